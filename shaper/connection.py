@@ -1,0 +1,253 @@
+"""A proxied connection: two legs (client, server), two pipes (upstream, downstream).
+
+Lifecycle: the client leg is accepted with reading paused; the server leg is
+dialed; once both are up, reading starts. EOF on a leg is forwarded as a
+half-close once that direction has drained. A reset on one leg becomes a
+reset on the other. When both directions have forwarded EOF, or a leg is
+lost, the connection closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+
+from shaper import sockinfo, stats
+from shaper.limits import Limits
+from shaper.pipe import Pipe
+
+CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
+# Keep the sink's user-space write buffer small: it is outside the queue bound.
+WRITE_HIGH = 64 * 1024
+WRITE_LOW = 16 * 1024
+
+
+class Leg(asyncio.BufferedProtocol):
+    """One socket of the connection. It is the source of one pipe and the sink of the other."""
+
+    def __init__(self, connection: Connection, name: str):
+        self.connection = connection
+        self.name = name  # "client" or "server"
+        self.transport: asyncio.Transport | None = None
+        self.source_of: Pipe | None = None
+        self.sink_of: Pipe | None = None
+        self.lost = False
+
+    @property
+    def sock(self) -> socket.socket | None:
+        if self.transport is None:
+            return None
+        return self.transport.get_extra_info("socket")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)  # type: ignore[attr-defined]
+        self.connection.leg_made(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.source_of.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.source_of.buffer_updated(nbytes)
+
+    def eof_received(self) -> bool:
+        # A resumed reader may report EOF again; forward it once.
+        if not self.source_of.eof:
+            self.source_of.source_eof()
+        return True  # keep the transport open: the other direction may still flow
+
+    def pause_writing(self) -> None:
+        self.sink_of.set_sink_blocked(True)
+
+    def resume_writing(self) -> None:
+        self.sink_of.set_sink_blocked(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.connection.leg_lost(self, exc)
+
+
+class Connection:
+    def __init__(
+        self,
+        conn_id: int,
+        route: str,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        record: Callable[[str, str, int | None], None],
+        on_closed: Callable[[Connection], None],
+    ):
+        self.id = conn_id
+        self.route = route
+        self.loop = loop
+        self.started = time.time()
+        self.state = CONNECTING
+        self.client_addr = ""
+        self.server_addr = ""
+        self.override: Limits | None = None
+        self._record = record
+        self._on_closed = on_closed
+        self.client = Leg(self, "client")
+        self.server = Leg(self, "server")
+        self.upstream = Pipe("upstream", limits.upstream, loop, self._pipe_finished)
+        self.downstream = Pipe("downstream", limits.downstream, loop, self._pipe_finished)
+        self.client.source_of = self.upstream
+        self.client.sink_of = self.downstream
+        self.server.source_of = self.downstream
+        self.server.sink_of = self.upstream
+        self.reset_seen = False
+
+    # -- legs ----------------------------------------------------------------------
+
+    def leg_made(self, leg: Leg) -> None:
+        limits = self.limits
+        if leg is self.client:
+            leg.transport.pause_reading()
+            peer = leg.transport.get_extra_info("peername")
+            self.client_addr = format_address(peer)
+            sockinfo.set_buffers(leg.sock, limits.upstream.sockbuf, limits.downstream.sockbuf)
+            self.upstream.source = leg.transport
+            self.downstream.sink = leg.transport
+        else:
+            self.upstream.sink = leg.transport
+            self.downstream.source = leg.transport
+
+    def server_connected(self) -> None:
+        """Both legs are up: start reading in both directions."""
+        if self.state != CONNECTING:
+            return
+        self.state = OPEN
+        peer = self.server.transport.get_extra_info("peername")
+        self.server_addr = format_address(peer)
+        self._record("connect", f"{self.client_addr} -> {self.server_addr}", self.id)
+        if not self.client.lost:
+            self.client.transport.resume_reading()
+
+    def leg_lost(self, leg: Leg, exc: Exception | None) -> None:
+        if self.state == CLOSED:
+            return
+        other = self.server if leg is self.client else self.client
+        if isinstance(exc, ConnectionResetError | BrokenPipeError) or (
+            exc is not None and not isinstance(exc, ConnectionAbortedError)
+        ):
+            self.reset_seen = True
+            self._record("reset", f"{leg.name} reset: {exc}; resetting {other.name}", self.id)
+            self._abort(other, reset=True)
+        elif not (self.upstream.eof_sent and self.downstream.eof_sent):
+            # The leg went away without a reset (closed by us, or lost): close the other one.
+            self._abort(other, reset=False)
+        self._finish()
+
+    def _pipe_finished(self, pipe: Pipe) -> None:
+        """A direction drained after its source's EOF: forward the half-close."""
+        sink = pipe.sink
+        if sink is not None and not sink.is_closing() and sink.can_write_eof():
+            try:
+                sink.write_eof()
+            except OSError:
+                pass
+        if self.upstream.eof_sent and self.downstream.eof_sent:
+            self.close()
+
+    # -- control ---------------------------------------------------------------
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.upstream.limits, self.downstream.limits)
+
+    def set_limits(self, limits: Limits) -> None:
+        old = self.limits
+        self.upstream.set_limits(limits.upstream)
+        self.downstream.set_limits(limits.downstream)
+        if (old.upstream.sockbuf, old.downstream.sockbuf) != (
+            limits.upstream.sockbuf,
+            limits.downstream.sockbuf,
+        ):
+            sockinfo.set_buffers(
+                self.client.sock, limits.upstream.sockbuf, limits.downstream.sockbuf
+            )
+            sockinfo.set_buffers(
+                self.server.sock, limits.downstream.sockbuf, limits.upstream.sockbuf
+            )
+
+    def close(self, reset: bool = False) -> None:
+        """Close both legs: gracefully (pending bytes are flushed by the transports) or with RST."""
+        if self.state == CLOSED:
+            return
+        self.state = CLOSING
+        self._abort(self.client, reset=reset)
+        self._abort(self.server, reset=reset)
+        self._finish()
+
+    def _abort(self, leg: Leg, reset: bool) -> None:
+        transport = leg.transport
+        if transport is None or transport.is_closing() and not reset:
+            return
+        if reset:
+            sock = leg.sock
+            if sock is not None:
+                sockinfo.set_reset_on_close(sock)
+            transport.abort()
+        else:
+            transport.close()
+
+    def _finish(self) -> None:
+        if self.state == CLOSED:
+            return
+        self.state = CLOSED
+        self.upstream.close()
+        self.downstream.close()
+        self._on_closed(self)
+
+    # -- stats -------------------------------------------------------------------
+
+    def snapshot(self, now: float, kernel: bool = True) -> stats.ConnectionStats:
+        client_k = sockinfo.read_kernel(self.client.sock) if kernel else stats.KernelStats()
+        server_k = sockinfo.read_kernel(self.server.sock) if kernel else stats.KernelStats()
+        return stats.ConnectionStats(
+            id=self.id,
+            route=self.route,
+            client=self.client_addr,
+            server=self.server_addr,
+            age=round(time.time() - self.started, 3),
+            state=self.state,
+            upstream=pipe_stats(self.upstream, now, client_k, server_k),
+            downstream=pipe_stats(self.downstream, now, server_k, client_k),
+            client_kernel=client_k,
+            server_kernel=server_k,
+            limits_override=self.override is not None,
+        )
+
+
+def pipe_stats(
+    pipe: Pipe, now: float, source: stats.KernelStats, sink: stats.KernelStats
+) -> stats.DirectionStats:
+    model = pipe.model
+    sink_buffer = 0
+    if pipe.sink is not None and not pipe.sink.is_closing():
+        sink_buffer = pipe.sink.get_write_buffer_size()
+    return stats.DirectionStats(
+        direction=pipe.direction,
+        state=pipe.state(),
+        bytes_in=model.bytes_in,
+        bytes_out=model.bytes_out,
+        rate_in=round(pipe.meter_in.value(now), 1),
+        rate_out=round(pipe.meter_out.value(now), 1),
+        queue=model.queued,
+        queue_capacity=model.limits.buffer,
+        wire=model.on_wire,
+        sink_buffer=sink_buffer,
+        source_kernel_rx=source.rx_queue,
+        sink_kernel_tx=sink.tx_queue,
+        source_rcvbuf=source.rcvbuf,
+        sink_sndbuf=sink.sndbuf,
+    )
+
+
+def format_address(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(peer)

@@ -1,0 +1,244 @@
+"""The engine: listeners, upstream dialing, the connection registry, live limit changes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from shaper import sockinfo, stats
+from shaper.connection import Connection, format_address
+from shaper.limits import DIRECTIONS, Limits
+
+EVENTS_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Route:
+    listen: tuple[str, int]
+    upstream: tuple[str, int]
+
+    def describe(self, bound: tuple[str, int] | None = None) -> str:
+        return f"{format_address(bound or self.listen)} -> {format_address(self.upstream)}"
+
+
+class Engine:
+    """Runs in one asyncio loop; every method is called from that loop."""
+
+    def __init__(
+        self,
+        routes: list[Route],
+        limits: Limits | None = None,
+        connect_timeout: float = 5.0,
+    ):
+        if not routes:
+            raise ValueError("at least one route is needed")
+        self.routes = list(routes)
+        self.limits = limits or Limits()
+        self.connect_timeout = connect_timeout
+        self.connections: dict[int, Connection] = {}
+        self.events: deque[stats.Event] = deque(maxlen=EVENTS_KEPT)
+        self.profile_name: str | None = None
+        self.scenario_status: Any = None
+        self.started_at = time.time()
+        self.totals = {
+            "bytes_upstream": 0,
+            "bytes_downstream": 0,
+            "connections_total": 0,
+            "resets": 0,
+            "errors": 0,
+        }
+        self._servers: list[asyncio.AbstractServer] = []
+        self._bound: list[tuple[str, int]] = []
+        self._next_id = 1
+        self._tasks: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.started_at = time.time()
+        try:
+            for route in self.routes:
+                host, port = route.listen
+                server = await self._loop.create_server(
+                    lambda route=route: self._accept(route), host, port, reuse_address=True
+                )
+                self._servers.append(server)
+                sockname = server.sockets[0].getsockname()
+                self._bound.append((sockname[0], sockname[1]))
+        except BaseException:
+            await self.stop()
+            raise
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return list(self._bound)
+
+    def describe_routes(self) -> list[str]:
+        return [
+            route.describe(bound) for route, bound in zip(self.routes, self._bound, strict=False)
+        ]
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+            except (TimeoutError, RuntimeError):
+                pass
+        self._servers.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- accepting and dialing ------------------------------------------------------
+
+    def _accept(self, route: Route):
+        conn_id = self._next_id
+        self._next_id += 1
+        self.totals["connections_total"] += 1
+        conn = Connection(
+            conn_id, route.describe(), self.limits, self._loop, self.record, self._closed
+        )
+        self.connections[conn_id] = conn
+        task = self._loop.create_task(self._dial(conn, route))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return conn.client
+
+    async def _dial(self, conn: Connection, route: Route) -> None:
+        host, port = route.upstream
+        limits = conn.limits
+        sock = None
+        try:
+            infos = await asyncio.wait_for(
+                self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self.connect_timeout
+            )
+            last_error: Exception | None = None
+            for family, type_, proto, _, address in infos:
+                sock = socket.socket(family, type_, proto)
+                sock.setblocking(False)
+                # Before connect, so the window scale is negotiated for this size.
+                sockinfo.set_buffers(sock, limits.downstream.sockbuf, limits.upstream.sockbuf)
+                try:
+                    await asyncio.wait_for(
+                        self._loop.sock_connect(sock, address), self.connect_timeout
+                    )
+                    break
+                except (TimeoutError, OSError) as exc:
+                    last_error = exc
+                    sock.close()
+                    sock = None
+            if sock is None:
+                raise last_error or OSError(f"no address for {host}")
+            if conn.client.lost or conn.state != "connecting":
+                sock.close()
+                return
+            await self._loop.create_connection(lambda: conn.server, sock=sock)
+            sock = None
+            conn.server_connected()
+        except asyncio.CancelledError:
+            if sock is not None:
+                sock.close()
+            raise
+        except (TimeoutError, OSError) as exc:
+            if sock is not None:
+                sock.close()
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            self.totals["errors"] += 1
+            self.record(
+                "error",
+                f"upstream {format_address(route.upstream)} unreachable: {reason}; client "
+                f"{conn.client_addr} reset",
+                conn.id,
+            )
+            conn.close(reset=True)
+
+    def _closed(self, conn: Connection) -> None:
+        self.connections.pop(conn.id, None)
+        self.totals["bytes_upstream"] += conn.upstream.model.bytes_out
+        self.totals["bytes_downstream"] += conn.downstream.model.bytes_out
+        if conn.reset_seen:
+            self.totals["resets"] += 1
+        if conn.server_addr:
+            self.record("close", f"{conn.client_addr} closed", conn.id)
+
+    def record(self, kind: str, message: str, conn_id: int | None = None) -> None:
+        self.events.append(stats.Event(time.time(), kind, message, conn_id))
+
+    # -- limits -------------------------------------------------------------------
+
+    def set_limits(self, limits: Limits) -> None:
+        """Engine-wide limits, applied now to every connection without its own override."""
+        self.limits = limits
+        for conn in list(self.connections.values()):
+            if conn.override is None:
+                conn.set_limits(limits)
+
+    def patch_limits(self, changes: dict[str, Any]) -> Limits:
+        limits = self.limits.patched(changes)
+        self.set_limits(limits)
+        self.record("limits", describe_changes(changes))
+        return limits
+
+    def connection_limits(self, conn_id: int) -> Limits:
+        return self.connections[conn_id].limits
+
+    def set_connection_limits(self, conn_id: int, limits: Limits | None) -> None:
+        conn = self.connections[conn_id]
+        conn.override = limits
+        conn.set_limits(limits if limits is not None else self.limits)
+
+    def close_connection(self, conn_id: int, mode: str = "close") -> None:
+        conn = self.connections[conn_id]
+        self.record(mode, f"{conn.client_addr} {mode} requested", conn_id)
+        conn.close(reset=(mode == "reset"))
+
+    # -- stats ----------------------------------------------------------------------
+
+    def snapshot(self, connections: bool = False) -> stats.EngineStats:
+        now = self._loop.time() if self._loop else time.monotonic()
+        per_conn = [c.snapshot(now, kernel=True) for c in self.connections.values()]
+        scenario = self.scenario_status
+        if callable(scenario):
+            scenario = scenario()
+        return stats.EngineStats(
+            time=time.time(),
+            uptime=round(time.time() - self.started_at, 3),
+            connections_open=len(self.connections),
+            connections_total=self.totals["connections_total"],
+            resets=self.totals["resets"],
+            errors=self.totals["errors"],
+            upstream=stats.aggregate("upstream", [c.upstream for c in per_conn]),
+            downstream=stats.aggregate("downstream", [c.downstream for c in per_conn]),
+            events=tuple(self.events)[-50:],
+            connections=tuple(per_conn) if connections else None,
+            scenario=scenario,
+            profile=self.profile_name,
+            limits=self.limits.to_dict(),
+        )
+
+
+def describe_changes(changes: dict[str, Any]) -> str:
+    parts = []
+    for direction in DIRECTIONS:
+        for key, value in (changes.get(direction) or {}).items():
+            parts.append(f"{direction}.{key}={value}")
+    return "limits: " + (", ".join(parts) if parts else "unchanged")
