@@ -61,7 +61,9 @@ class DirectionLimits:
     def patched(self, changes: dict[str, Any], where: str = "") -> DirectionLimits:
         """A copy with `changes` (unit strings) applied; raises LimitError naming the field."""
         if not isinstance(changes, dict):
-            raise LimitError(where or "limits", changes, "a table of limits such as {rate = '2Mbit'}")
+            raise LimitError(
+                where or "limits", changes, "a table of limits such as {rate = '2Mbit'}"
+            )
         values: dict[str, Any] = {}
         for key, raw in changes.items():
             path = f"{where}.{key}" if where else key
@@ -88,9 +90,13 @@ class DirectionLimits:
                 "'default' or a size from 1KiB to 256MiB",
             )
         if self.jitter > 0 and self.jitter > 60_000_000:
-            raise LimitError(prefix + "jitter", self.jitter, "a duration up to 60s")
+            raise LimitError(
+                prefix + "jitter", units.format_duration(self.jitter), "a duration up to 60s"
+            )
         if self.latency > 600_000_000:
-            raise LimitError(prefix + "latency", self.latency, "a duration up to 600s")
+            raise LimitError(
+                prefix + "latency", units.format_duration(self.latency), "a duration up to 600s"
+            )
 
 
 def _parse_sockbuf(raw: Any) -> int | None:
@@ -134,7 +140,7 @@ def _known_keys_hint(key: str) -> str:
 
 
 def _unknown_key(path: str, key: str) -> str:
-    close = difflib.get_close_matches(key, LIMIT_KEYS, n=1)
+    close = difflib.get_close_matches(str(key), LIMIT_KEYS, n=1)
     suggestion = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{path}: unknown limit {key!r}{suggestion}; known limits: {', '.join(LIMIT_KEYS)}"
 
@@ -153,16 +159,19 @@ class Limits:
     def patched(self, changes: dict[str, Any], where: str = "") -> Limits:
         """Apply {"upstream": {...}, "downstream": {...}}; keys are validated first."""
         if not isinstance(changes, dict):
-            raise LimitError(where or "limits", changes, "an object with upstream and/or downstream")
+            raise LimitError(
+                where or "limits", changes, "an object with upstream and/or downstream"
+            )
         result = self
         for key, value in changes.items():
             path = f"{where}.{key}" if where else key
             if key not in DIRECTIONS:
-                close = difflib.get_close_matches(key, DIRECTIONS, n=1)
+                close = difflib.get_close_matches(str(key), DIRECTIONS, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise LimitError(
                     path, value, "upstream or downstream",
-                    message=f"{path}: unknown direction {key!r}{hint}; expected upstream or downstream",
+                    message=f"{path}: unknown direction {key!r}{hint}; "
+                    "expected upstream or downstream",
                 )
             updated = result.direction(key).patched(value, where=path)
             result = dataclasses.replace(result, **{key: updated})

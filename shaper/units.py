@@ -55,7 +55,10 @@ AMBIGUOUS_RATES = {
     "bps": ("bit", "B/s"),
 }
 
-_NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z/]*)\s*$")
+_NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z/\u00b5\u03bc]*)\s*$")
+# Numbers beyond this many digits cannot be a limit; rejecting them early also keeps
+# Decimal arithmetic away from its exponent limits.
+_MAX_DIGITS = 40
 
 
 class UnitError(ValueError):
@@ -69,22 +72,29 @@ class UnitError(ValueError):
         message = f"invalid {kind} {value!r}: expected {accepted}"
         if hint:
             message = f"invalid {kind} {value!r}: {hint}"
+            if accepted not in hint:
+                message += f". Expected {accepted}"
         super().__init__(message)
 
 
 def _split(kind: str, text: object, accepted: str) -> tuple[Decimal, str]:
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise UnitError(kind, text, accepted)
-    if isinstance(text, int | float):
-        text = repr(text)
-    match = _NUMBER.match(text)
+    match = _NUMBER.match(repr(text) if isinstance(text, int | float) else text)
     if not match:
         raise UnitError(kind, text, accepted)
     try:
         number = Decimal(match.group(1))
     except InvalidOperation:
         raise UnitError(kind, text, accepted) from None
+    if number.adjusted() > _MAX_DIGITS:
+        raise UnitError(kind, text, accepted, hint="value is too large")
     return number, match.group(2)
+
+
+def _plain(number: Decimal) -> str:
+    """A number as plain digits (no exponent), for suggestions that can be pasted back."""
+    return format(number.normalize(), "f")
 
 
 def _to_int(kind: str, text: object, number: Decimal, factor: int, accepted: str) -> int:
@@ -126,8 +136,8 @@ def parse_rate(text: str | int) -> int:
             "rate",
             text,
             RATE_FORMS,
-            hint=f"a rate needs a unit: did you mean {number}Mbit or {number}KB/s? "
-            f"Expected {RATE_FORMS}",
+            hint=f"a rate needs a unit: did you mean {_plain(number)}Mbit or "
+            f"{_plain(number)}KB/s? Expected {RATE_FORMS}",
         )
     lowered = unit.lower()
     if lowered in AMBIGUOUS_RATES:
@@ -136,8 +146,8 @@ def parse_rate(text: str | int) -> int:
             "rate",
             text,
             RATE_FORMS,
-            hint=f"{unit!r} is ambiguous (bits or bytes per second?): write {number}{bits} "
-            f"for bits or {number}{bytes_} for bytes",
+            hint=f"{unit!r} is ambiguous (bits or bytes per second?): write "
+            f"{_plain(number)}{bits} for bits or {_plain(number)}{bytes_} for bytes",
         )
     bit_unit = lowered.removesuffix("/s").removesuffix("ps")
     if bit_unit in BIT_RATE_UNITS and "/" not in unit.removesuffix("/s"):
@@ -151,7 +161,11 @@ def parse_rate(text: str | int) -> int:
         )
     else:
         raise UnitError("rate", text, RATE_FORMS)
-    return _to_int("rate", text, number, factor, RATE_FORMS)
+    rate = _to_int("rate", text, number, factor, RATE_FORMS)
+    if rate == 0 and number != 0:
+        # Rounding a tiny rate to 0 would silently mean "unlimited".
+        raise UnitError("rate", text, RATE_FORMS, hint="a rate must be at least 1bit")
+    return rate
 
 
 def parse_duration(text: str | int) -> int:
@@ -164,12 +178,13 @@ def parse_duration(text: str | int) -> int:
             "duration",
             text,
             DURATION_FORMS,
-            hint=f"a duration needs a unit: did you mean {number}ms? Expected {DURATION_FORMS}",
+            hint=f"a duration needs a unit: did you mean {_plain(number)}ms? "
+            f"Expected {DURATION_FORMS}",
         )
     factor = DURATION_UNITS.get(unit) or DURATION_UNITS.get(unit.lower())
     if unit.lower() in ("sec", "secs", "second", "seconds"):
         factor = DURATION_UNITS["s"]
-    elif unit.lower() in ("µs", "usec"):
+    elif unit.lower() in ("\u00b5s", "\u03bcs", "usec"):
         factor = 1
     if not factor:
         raise UnitError("duration", text, DURATION_FORMS)
@@ -208,15 +223,16 @@ def format_rate(bits_per_second: int) -> str:
     if bits_per_second == 0:
         return "off"
     units = [("bit", 1), ("kbit", 1000), ("Mbit", 1000**2), ("Gbit", 1000**3)]
-    bits = _best(bits_per_second, units)
-    if bits is not None and "." not in bits:
-        return bits
+    candidates = [_best(bits_per_second, units) or f"{bits_per_second}bit"]
     if bits_per_second % 8 == 0:
-        byte_units = [("B/s", 8), ("KiB/s", 8 * 1024), ("MiB/s", 8 * 1024**2), ("GiB/s", 8 * 1024**3)]
+        byte_units = [
+            ("B/s", 8), ("KiB/s", 8 * 1024), ("MiB/s", 8 * 1024**2), ("GiB/s", 8 * 1024**3)
+        ]
         in_bytes = _best(bits_per_second, byte_units)
         if in_bytes is not None and "." not in in_bytes:
-            return in_bytes
-    return bits or f"{bits_per_second}bit"
+            candidates.append(in_bytes)
+    # Shortest wins; on a tie the bit rate (listed first) is kept.
+    return min(candidates, key=len)
 
 
 def format_duration(microseconds: int) -> str:
