@@ -1,0 +1,5 @@
+import sys
+
+from shaper.cli import main
+
+sys.exit(main())
