@@ -14,7 +14,7 @@ from typing import Any
 
 from shaper.addresses import AddressError, parse_address
 from shaper.limit_flags import add_limit_flags, limit_changes_from_args
-from shaper.limits import Limits, LimitError
+from shaper.limits import LimitError, Limits
 from shaper.proxy import Engine, Route
 
 # Modules that add their own subcommands with register(subparsers).
@@ -83,7 +83,7 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--control",
         metavar="HOST:PORT",
-        help="serve the control API here (port 0 picks one; loopback unless --control-token is set)",
+        help="serve the control API here (port 0 picks one; loopback unless a token is set)",
     )
     group.add_argument(
         "--control-token", metavar="TOKEN", help="bearer token the control API requires"
@@ -126,7 +126,8 @@ def parse_routes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
         parser.error(str(exc))
     if not routes:
         parser.error(
-            "nothing to proxy: give --listen HOST:PORT --upstream HOST:PORT, or --route LISTEN=UPSTREAM"
+            "nothing to proxy: give --listen HOST:PORT --upstream HOST:PORT, "
+            "or --route LISTEN=UPSTREAM"
         )
     return routes
 
