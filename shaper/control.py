@@ -616,6 +616,12 @@ async def start_control(
     OSError if the address cannot be bound."""
     check_bind(host, token)
     app = build_app(engine, token=token, profiles_dir=profiles_dir)
+    # Started as a child by EngineProcess: stop when that parent goes away.
+    from shaper.engine_process import watch_parent
+
+    watch = watch_parent(asyncio.get_running_loop())
+    if watch is not None:
+        app.on_cleanup.append(lambda _app: _cancel(watch))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -626,3 +632,7 @@ async def start_control(
         raise
     bound = runner.addresses[0]
     return runner, (str(bound[0]), int(bound[1]))
+
+
+async def _cancel(watch: Any) -> None:
+    watch.cancel()

@@ -97,17 +97,60 @@ def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
         return False
 
 
+class ParentWatch:
+    """Checks every `interval` seconds that the parent process is still the same one."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, parent_pid: int,
+        on_parent_exit: Callable[[], Any], interval: float,
+    ):
+        self.loop = loop
+        self.parent_pid = parent_pid
+        self.on_parent_exit = on_parent_exit
+        self.interval = interval
+        self._handle: asyncio.Handle | None = None
+        self.fired = False
+
+    def start(self) -> None:
+        if os.getppid() != self.parent_pid:  # it died before we looked
+            self._handle = self.loop.call_soon(self._fire)
+        else:
+            self._handle = self.loop.call_later(self.interval, self._check)
+
+    def _check(self) -> None:
+        if os.getppid() != self.parent_pid:
+            self._fire()
+        else:
+            self._handle = self.loop.call_later(self.interval, self._check)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if not self.fired:
+            self.fired = True
+            self.on_parent_exit()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+def _terminate_self() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # serve's handler stops the engine cleanly
+
+
 def watch_parent(
     loop: asyncio.AbstractEventLoop,
-    on_parent_exit: Callable[[], Any],
+    on_parent_exit: Callable[[], Any] = _terminate_self,
     parent_pid: int | None = None,
     interval: float = WATCH_INTERVAL,
-) -> asyncio.TimerHandle | None:
-    """Call `on_parent_exit()` (once) when the parent process is gone.
+) -> ParentWatch | None:
+    """Call `on_parent_exit()` (once; default: SIGTERM to this process) when the parent
+    process is gone.
 
-    `parent_pid` defaults to $SHAPER_PARENT_PID, set by EngineProcess; without either,
-    this does nothing (a foreground `shaper serve` outlives nobody). Also sets the
-    Linux parent-death signal. Returns the first timer handle (cancel to stop watching).
+    `parent_pid` defaults to $SHAPER_PARENT_PID, which EngineProcess sets; without either
+    this does nothing (a foreground `shaper serve` outlives nobody). Also sets the Linux
+    parent-death signal. Returns the watch (cancel() it to stop watching).
     """
     if parent_pid is None:
         raw = os.environ.get(PARENT_ENV, "")
@@ -115,19 +158,9 @@ def watch_parent(
     if not parent_pid:
         return None
     set_parent_death_signal(signal.SIGTERM)
-    state: dict[str, Any] = {"handle": None}
-
-    def check() -> None:
-        if os.getppid() != parent_pid:
-            on_parent_exit()
-            return
-        state["handle"] = loop.call_later(interval, check)
-
-    if os.getppid() != parent_pid:  # it died before we looked
-        loop.call_soon(on_parent_exit)
-        return None
-    state["handle"] = loop.call_later(interval, check)
-    return state["handle"]
+    watch = ParentWatch(loop, parent_pid, on_parent_exit, interval)
+    watch.start()
+    return watch
 
 
 # -- parent side ----------------------------------------------------------------
@@ -196,7 +229,8 @@ class EngineProcess:
 
     @property
     def listen(self) -> list[str]:
-        return list(self.ready["listen"]) if self.ready else []
+        """The bound listen addresses, as HOST:PORT strings."""
+        return [_hostport(a) for a in self.ready.get("listen", [])] if self.ready else []
 
     @property
     def pid(self) -> int | None:
