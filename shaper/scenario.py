@@ -107,7 +107,8 @@ class Scenario:
             if "duration" not in spec:
                 raise ScenarioError(
                     f"{path}.duration", None, "a duration such as '30s'",
-                    message=f"{path}: phase {name!r} has no duration; add e.g. duration = \"30s\"",
+                    message=f"{path}.duration: missing: phase {name!r} has no duration; "
+                    'add one such as duration = "30s"',
                 )
             raw = spec["duration"]
             try:
