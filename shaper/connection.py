@@ -19,9 +19,6 @@ from shaper.limits import Limits
 from shaper.pipe import Pipe
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
-# Keep the sink's user-space write buffer small: it is outside the queue bound.
-WRITE_HIGH = 64 * 1024
-WRITE_LOW = 16 * 1024
 
 
 class Leg(asyncio.BufferedProtocol):
@@ -43,7 +40,6 @@ class Leg(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)  # type: ignore[attr-defined]
         self.connection.leg_made(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -109,9 +105,9 @@ class Connection:
             self.client_addr = format_address(peer)
             sockinfo.set_buffers(leg.sock, limits.upstream.sockbuf, limits.downstream.sockbuf)
             self.upstream.source = leg.transport
-            self.downstream.sink = leg.transport
+            self.downstream.set_sink(leg.transport)
         else:
-            self.upstream.sink = leg.transport
+            self.upstream.set_sink(leg.transport)
             self.downstream.source = leg.transport
 
     def server_connected(self) -> None:

@@ -22,6 +22,10 @@ READ_SIZE = 256 * 1024  # large reads are what makes an asyncio relay fast
 TOLERANCE_US = 300.0
 # Arm timers this much early; the default loop fires late more than early.
 EARLY_S = 0.0003
+# The sink transport's own write buffer is user space too, so the queue bound
+# covers it; its pause mark stays below the bound so a full bound always
+# means the sink will report when it drains.
+WRITE_HIGH = 64 * 1024
 
 
 class Pipe:
@@ -57,12 +61,29 @@ class Pipe:
     def limits(self) -> DirectionLimits:
         return self.model.limits
 
+    @property
+    def room(self) -> int:
+        """What may be read now: the queue bound less the queue and the sink's write buffer."""
+        sink = self.sink
+        pending = sink.get_write_buffer_size() if sink is not None else 0
+        return max(0, self.model.room - pending)
+
+    def set_sink(self, transport: asyncio.Transport) -> None:
+        self.sink = transport
+        self._sink_marks()
+
+    def _sink_marks(self) -> None:
+        if self.sink is None or self.sink.is_closing():
+            return
+        high = min(WRITE_HIGH, self.model.limits.buffer // 2)
+        self.sink.set_write_buffer_limits(high=high, low=high // 4)
+
     # -- source side (called by the source leg's protocol) ----------------------
 
     def get_buffer(self) -> memoryview:
         # Never offer more than the queue has room for: the bound is exact.
         # asyncio rejects an empty buffer, so a racing zero room offers 1 byte.
-        return self._view[: max(1, min(READ_SIZE, self.model.room))]
+        return self._view[: max(1, min(READ_SIZE, self.room))]
 
     def buffer_updated(self, nbytes: int) -> None:
         data = bytes(self._view[:nbytes])
@@ -75,6 +96,9 @@ class Pipe:
             model.bytes_out += nbytes
             self.meter_out.add(now, nbytes)
             self.sink.write(data)
+            if self.reading and self.room == 0:
+                self.reading = False
+                self.source.pause_reading()
             return
         model.feed(now * 1_000_000, data)
         self._pump()
@@ -96,7 +120,10 @@ class Pipe:
     def set_limits(self, limits: DirectionLimits) -> None:
         if limits == self.model.limits:
             return
+        old_buffer = self.model.limits.buffer
         self.model.set_limits(self._now(), limits)
+        if limits.buffer != old_buffer:
+            self._sink_marks()
         self._pump()
 
     def close(self) -> None:
@@ -130,7 +157,7 @@ class Pipe:
                 self.eof_sent = True
                 self._on_finished(self)
             return
-        room = model.room
+        room = self.room
         if self.reading and room == 0:
             self.reading = False
             self.source.pause_reading()
