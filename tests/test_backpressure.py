@@ -44,7 +44,7 @@ async def test_sender_blocks_at_the_configured_bound_and_nothing_is_lost(limits)
     listener.listen(1)
     listener.setblocking(False)
     loop = asyncio.get_running_loop()
-    payload = os.urandom(8 * 1024 * 1024)
+    payload = os.urandom(1024 * 1024)
     async with shaper.open_proxy(
         upstream=listener.getsockname(), buffer=f"{QUEUE}B", sockbuf=f"{SOCKBUF}B", **limits
     ) as proxy:
