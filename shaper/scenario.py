@@ -121,8 +121,11 @@ class Scenario:
                 raise ScenarioError(
                     f"{path}.duration", raw, "a duration greater than 0 and at most 7 days"
                 )
-            changes = {d: dict(spec[d]) if isinstance(spec[d], Mapping) else spec[d]
-                       for d in ("upstream", "downstream") if d in spec}
+            changes = {
+                d: dict(spec[d]) if isinstance(spec[d], Mapping) else spec[d]
+                for d in ("upstream", "downstream")
+                if d in spec and spec[d] != {}  # an empty table changes nothing
+            }
             limits = base.patched(changes, where=path)
             built.append(Phase(name=name, duration_us=duration, changes=changes, limits=limits))
         return cls(phases=tuple(built), repeat=bool(repeat))
