@@ -1,0 +1,278 @@
+"""ShaperApp: the Textual front end of a shaper engine.
+
+The app is a client: it shows snapshots from a data source (the engine's
+control API, or fixed data) and sends every change back through it. What it
+displays about limits always comes from the engine's own report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from shaper.limits import DIRECTIONS, Limits
+from shaper.stats import ConnectionStats, EngineStats
+from tui import format as fmt
+from tui.commands import ShaperCommands
+from tui.screens.dashboard import DashboardScreen
+from tui.source import DataSource, SourceError
+
+
+class ShaperApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "shaper"
+    COMMANDS = App.COMMANDS | {ShaperCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+
+    BINDINGS = [
+        Binding("q", "quit", "quit", id="quit"),
+        Binding("ctrl+q", "quit", "quit", id="quit_ctrl", show=False, priority=True),
+        Binding("question_mark,f1", "help", "help", id="help", key_display="?"),
+        Binding("space", "freeze", "freeze", id="freeze"),
+        Binding("e", "edit_limits", "limits", id="edit_limits"),
+        Binding("p", "profiles", "profiles", id="profiles"),
+        Binding("b", "toggle_bits", "bits", id="toggle_bits", show=False),
+        Binding("ctrl+s", "save_profile", "save profile", id="save_profile", show=False),
+    ]
+
+    def __init__(
+        self,
+        source: DataSource,
+        interval: float = 0.1,
+        connections_interval: float = 0.5,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.source = source
+        self.interval = interval
+        self.connections_interval = connections_interval
+        self.status: dict[str, Any] = {}
+        self.snapshot: EngineStats | None = None
+        self.snapshots_received = 0
+        self.limits = Limits()
+        self._limits_dict: dict[str, Any] | None = None
+        self.connections: list[ConnectionStats] = []
+        self.frozen = False
+        self.bits = False
+        self.selected = ("downstream", "rate")
+        self.engine_state = "connecting"
+        self.dashboard = DashboardScreen()
+
+    # ---- data --------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        return self.dashboard
+
+    def dashboard_ready(self) -> None:
+        """Called by the dashboard once its widgets exist: start following the engine."""
+        self.dashboard.set_selected(*self.selected)
+        self._follow_engine()
+
+    @work(exclusive=True, group="source")
+    async def _follow_engine(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                self.status = await self.source.open()
+            except Exception as exc:  # unreachable engine: show it and retry
+                self._set_engine_state("disconnected", f"cannot reach engine: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.5
+            header = self.dashboard.query_one("#header")
+            header.routes = list(self.status.get("routes") or [])
+            if self.status.get("limits"):
+                self._take_limits(self.status["limits"])
+            self._set_engine_state("frozen" if self.frozen else "live")
+            poller = asyncio.create_task(self._poll_connections())
+            try:
+                async for snapshot in self.source.snapshots(self.interval):
+                    self._take_snapshot(snapshot)
+                self._set_engine_state("disconnected", "the engine closed the stream")
+            except Exception as exc:
+                self._set_engine_state("disconnected", f"lost the engine: {exc}")
+            finally:
+                poller.cancel()
+                await self.source.close()
+            await asyncio.sleep(delay)
+
+    async def _poll_connections(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            if not self.frozen:
+                try:
+                    conns = await self.source.connections()
+                except SourceError:
+                    conns = None
+                if conns is not None and not self.frozen:
+                    self.connections = conns
+                    self._show_connections()
+            deadline = max(deadline + self.connections_interval, loop.time() + 0.05)
+            await asyncio.sleep(deadline - loop.time())
+
+    def _set_engine_state(self, state: str, message: str | None = None) -> None:
+        changed = state != self.engine_state
+        self.engine_state = state
+        header = self.dashboard.query_one("#header")
+        header.engine_state = state
+        header.show()
+        if changed and message:
+            self.notify(message, severity="error" if state == "disconnected" else "information")
+
+    def _take_limits(self, data: dict[str, Any]) -> None:
+        if data != self._limits_dict:
+            self._limits_dict = data
+            self.limits = Limits.from_dict(data)
+
+    def _take_snapshot(self, snapshot: EngineStats) -> None:
+        self.snapshots_received += 1
+        self.dashboard.record(snapshot)
+        if self.frozen:
+            return
+        self.snapshot = snapshot
+        if snapshot.limits:
+            self._take_limits(snapshot.limits)
+        self.dashboard.show_snapshot(snapshot, self.limits)
+        for screen in self.screen_stack:
+            if hasattr(screen, "show_snapshot") and screen is not self.dashboard:
+                screen.show_snapshot(snapshot, self.limits)
+
+    def _show_connections(self) -> None:
+        self.dashboard.show_connections(self.connections)
+        for screen in self.screen_stack:
+            if hasattr(screen, "show_connections") and screen is not self.dashboard:
+                screen.show_connections(self.connections)
+
+    def _redraw(self) -> None:
+        if self.snapshot is not None:
+            self.dashboard.show_snapshot(self.snapshot, self.limits)
+
+    # ---- commands (all through the data source) ------------------------------------
+
+    async def send_limits(self, changes: dict[str, Any], conn_id: int | None = None) -> Limits:
+        """Apply limit changes; raises SourceError with the engine's message if refused."""
+        if conn_id is None:
+            reported = await self.source.patch_limits(changes)
+            self.limits = reported
+            self._limits_dict = None
+            self._redraw()
+        else:
+            reported = await self.source.patch_connection_limits(conn_id, changes)
+        return reported
+
+    async def _send(self, changes: dict[str, Any], conn_id: int | None = None) -> None:
+        try:
+            await self.send_limits(changes, conn_id)
+        except SourceError as exc:
+            self.notify(str(exc), title="limit refused", severity="error")
+
+    async def action_step(self, up: bool) -> None:
+        direction, field = self.selected
+        current = self.limits.direction(direction)
+        value = fmt.step_limit(current, field, up, self.bits)
+        if value is None:
+            self.bell()
+            return
+        await self._send({direction: {field: value}})
+
+    def action_select_limit(self, offset: int) -> None:
+        order = [(d, f) for d in DIRECTIONS for f in fmt.STEP_FIELDS]
+        index = order.index(self.selected) if self.selected in order else 0
+        self.selected = order[(index + offset) % len(order)]
+        self.dashboard.set_selected(*self.selected)
+
+    async def action_toggle_stall(self, direction: str) -> None:
+        stalled = self.limits.direction(direction).stall
+        await self._send({direction: {"stall": not stalled}})
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        self._set_engine_state("frozen" if self.frozen else "live")
+        if not self.frozen:
+            self._redraw()
+            self._show_connections()
+
+    def action_toggle_bits(self) -> None:
+        self.bits = not self.bits
+        self.dashboard.set_bits(self.bits)
+        for screen in self.screen_stack:
+            if hasattr(screen, "set_bits") and screen is not self.dashboard:
+                screen.set_bits(self.bits)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_edit_limits(self) -> None:
+        from tui.screens.connection import ConnectionScreen
+        from tui.screens.limits import LimitsEditor
+
+        if isinstance(self.screen, LimitsEditor):
+            return
+        if isinstance(self.screen, ConnectionScreen):
+            self.run_worker(self.screen.action_edit())
+            return
+        self.push_screen(LimitsEditor(self.limits))
+
+    def action_profiles(self) -> None:
+        from tui.screens.profiles import ProfilePicker
+
+        if not isinstance(self.screen, ProfilePicker):
+            self.push_screen(ProfilePicker())
+
+    def action_save_profile(self) -> None:
+        from tui.screens.profiles import ProfilePicker
+
+        if not isinstance(self.screen, ProfilePicker):
+            self.push_screen(ProfilePicker(save=True))
+
+    def selected_connection(self) -> int | None:
+        screen = self.screen
+        conn_id = getattr(screen, "conn_id", None)
+        if conn_id is not None:
+            return conn_id
+        return self.dashboard.selected_connection()
+
+    async def action_close_connection(self, mode: str = "close") -> None:
+        conn_id = self.selected_connection()
+        if conn_id is None:
+            self.notify("no connection selected", severity="warning")
+            return
+        try:
+            await self.source.close_connection(conn_id, mode=mode)
+        except SourceError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"connection {conn_id}: {'reset' if mode == 'reset' else 'closed'}")
+
+    def action_open_connection(self) -> None:
+        conn_id = self.dashboard.selected_connection()
+        if conn_id is not None:
+            self.open_connection(conn_id)
+
+    def open_connection(self, conn_id: int) -> None:
+        from tui.screens.connection import ConnectionScreen
+
+        self.push_screen(ConnectionScreen(conn_id))
+
+    async def apply_profile(self, name: str) -> dict[str, Any]:
+        result = await self.source.apply_profile(name)
+        limits = result.get("limits") if isinstance(result, dict) else None
+        if isinstance(limits, dict):
+            try:
+                self.limits = Limits.from_dict(limits)
+                self._limits_dict = None
+                self._redraw()
+            except Exception:
+                pass
+        return result

@@ -1,0 +1,182 @@
+"""Display formatting shared by the widgets: rates, sizes, gauges, limit steps."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+from shaper import units
+from shaper.limits import DirectionLimits
+
+STATE_STYLES = {
+    "flowing": "bold green",
+    "idle": "dim",
+    "backpressured": "bold yellow",
+    "blocked": "bold red",
+    "stalled": "bold magenta",
+    "half-closed": "cyan",
+    "closed": "dim",
+    "open": "green",
+    "connecting": "cyan",
+    "closing": "yellow",
+}
+
+STATE_HELP = {
+    "flowing": "bytes move, nothing is full",
+    "idle": "nothing to move",
+    "backpressured": "the queue is full: reading from the sender is paused",
+    "blocked": "the receiver is slow: its write buffer is over the high mark",
+    "stalled": "stalled by you: nothing is released, the queue fills",
+    "half-closed": "the sender has finished; remaining bytes drain",
+    "closed": "closed",
+}
+
+# asyncio's default high-water mark for a transport's write buffer
+SINK_HIGH_WATER = 64 * 1024
+
+
+def rate(bytes_per_second: float, bits: bool) -> str:
+    return units.human_rate(bytes_per_second, bits=bits)
+
+
+def size(value: int | float | None) -> str:
+    if value is None:
+        return "n/a"
+    return units.human_bytes(value)
+
+
+def short_size(value: int | float | None) -> str:
+    """Compact size for narrow cells: 64K, 1.5M, 900B."""
+    if value is None:
+        return "n/a"
+    for name, factor in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if value >= factor:
+            scaled = value / factor
+            return f"{scaled:.1f}{name}" if scaled < 10 else f"{scaled:.0f}{name}"
+    return f"{value:.0f}B"
+
+
+def limit_rate(bits_per_second: int, bits: bool) -> str:
+    if not bits_per_second:
+        return "off"
+    return units.human_rate(bits_per_second / 8, bits=bits)
+
+
+def fill_style(fraction: float | None) -> str:
+    if fraction is None:
+        return "dim"
+    if fraction >= 0.85:
+        return "red"
+    if fraction >= 0.5:
+        return "yellow"
+    if fraction > 0:
+        return "green"
+    return "dim green"
+
+
+def gauge(value: int | None, capacity: int | None, width: int) -> Text:
+    """A bar of `width` cells, filled by value/capacity, coloured by fill."""
+    width = max(width, 1)
+    if value is None:
+        return Text("·" * width, style="dim")
+    if not capacity:
+        capacity = max(value, 1)
+    fraction = min(value / capacity, 1.0) if capacity else 0.0
+    eighths = round(fraction * width * 8)
+    if value and eighths == 0:
+        eighths = 1
+    full, rest = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[rest] if rest else "")
+    text = Text(bar, style=fill_style(fraction))
+    text.append("░" * (width - len(bar)), style="dim")
+    return text
+
+
+def fraction(value: int | None, capacity: int | None) -> float | None:
+    if value is None or not capacity:
+        return None
+    return min(value / capacity, 1.0)
+
+
+def clock(unix_time: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(unix_time))
+
+
+def age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+# ---- limits: what the quick keys step through -------------------------------------
+
+STEP_FIELDS = ("rate", "latency", "jitter", "buffer")
+FIELD_LABELS = {"rate": "rate", "latency": "lat", "jitter": "jitter", "buffer": "buf"}
+
+_KIB = 1024
+RATE_STEPS_BYTES = [
+    8 * v * _KIB
+    for v in (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536)
+]  # in bits per second: KiB/s and MiB/s steps
+RATE_STEPS_BITS = [
+    v * 1000 for v in (64, 128, 256, 512, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 1000000)
+]
+DURATION_STEPS = [
+    v * 1000 for v in (0, 1, 2, 5, 10, 20, 40, 50, 100, 200, 500, 1000, 2000)
+]
+BUFFER_STEPS = [v * _KIB for v in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384)]
+
+
+def step_limit(limits: DirectionLimits, field: str, up: bool, bits: bool) -> str | None:
+    """The unit string one step up or down from the current value, or None at the end."""
+    if field == "rate":
+        steps = RATE_STEPS_BITS if bits else RATE_STEPS_BYTES
+        current = limits.rate
+        if up:
+            if current == 0:
+                return None
+            bigger = [s for s in steps if s > current]
+            return units.format_rate(bigger[0]) if bigger else "off"
+        if current == 0:
+            return units.format_rate(steps[-1])
+        smaller = [s for s in steps if s < current]
+        return units.format_rate(smaller[-1]) if smaller else None
+    if field in ("latency", "jitter"):
+        current = getattr(limits, field)
+        candidates = [s for s in DURATION_STEPS if (s > current if up else s < current)]
+        if not candidates:
+            return None
+        return units.format_duration(candidates[0] if up else candidates[-1])
+    if field == "buffer":
+        current = limits.buffer
+        candidates = [s for s in BUFFER_STEPS if (s > current if up else s < current)]
+        if not candidates:
+            return None
+        return units.format_size(candidates[0] if up else candidates[-1])
+    raise ValueError(field)
+
+
+def limits_summary(limits: DirectionLimits, bits: bool, selected: str | None = None) -> Text:
+    """One line: rate, latency±jitter, buffer, sockbuf, stall; the selected field highlighted."""
+    text = Text()
+    parts = [
+        ("rate", limit_rate(limits.rate, bits)),
+        ("latency", units.format_duration(limits.latency)),
+        ("jitter", "±" + units.format_duration(limits.jitter)),
+        ("buffer", units.format_size(limits.buffer)),
+    ]
+    for name, value in parts:
+        if text:
+            text.append(" ")
+        style = "reverse bold" if name == selected else ""
+        label = "" if name == "jitter" else f"{FIELD_LABELS[name]} "
+        text.append(f"{label}{value}", style=style)
+    if limits.sockbuf:
+        text.append(f" sock {units.format_size(limits.sockbuf)}")
+    if limits.stall:
+        text.append(" STALL ", style="bold reverse magenta")
+    return text

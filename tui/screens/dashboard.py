@@ -1,0 +1,97 @@
+"""The main screen: both pipes, throughput, limits, connections and events."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from shaper.limits import Limits
+from shaper.stats import ConnectionStats, EngineStats
+from tui.widgets.connections import ConnectionsTable
+from tui.widgets.events import EventLog
+from tui.widgets.header import HeaderBar
+from tui.widgets.pipe import DirectionPanel
+
+
+class DashboardScreen(Screen):
+    BINDINGS = [
+        Binding("plus,equals_sign", "app.step(True)", "up", id="step_up", key_display="+"),
+        Binding("minus", "app.step(False)", "down", id="step_down", key_display="-"),
+        Binding("left_square_bracket", "app.select_limit(-1)", "prev limit", id="prev_limit",
+                key_display="[", show=False),
+        Binding("right_square_bracket", "app.select_limit(1)", "limit", id="next_limit",
+                key_display="]"),
+        Binding("u", "app.toggle_stall('upstream')", "stall ▲", id="stall_upstream"),
+        Binding("d", "app.toggle_stall('downstream')", "stall ▼", id="stall_downstream"),
+        Binding("slash", "filter", "filter", id="filter", key_display="/", show=False),
+        Binding("o", "cycle_sort", "sort", id="sort", show=False),
+        Binding("k", "app.close_connection('close')", "close conn", id="close_connection",
+                show=False),
+        Binding("K", "app.close_connection('reset')", "reset conn", id="reset_connection",
+                show=False),
+        Binding("escape", "clear_filter", "clear filter", id="clear_filter", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Container(id="pipes"):
+            yield DirectionPanel("upstream", id="upstream")
+            yield DirectionPanel("downstream", id="downstream")
+        with Container(id="lower"):
+            yield ConnectionsTable(id="connections")
+            yield EventLog(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(ConnectionsTable).table.focus()
+        self.app.dashboard_ready()
+
+    def show_snapshot(self, snapshot: EngineStats, limits: Limits) -> None:
+        header = self.query_one(HeaderBar)
+        header.show(snapshot)
+        for direction in ("upstream", "downstream"):
+            panel = self.query_one(f"#{direction}", DirectionPanel)
+            panel.show(getattr(snapshot, direction), limits.direction(direction),
+                       snapshot.connections_open)
+        self.query_one(EventLog).add_events(snapshot.events)
+
+    def record(self, snapshot: EngineStats) -> None:
+        for direction in ("upstream", "downstream"):
+            self.query_one(f"#{direction}", DirectionPanel).record(getattr(snapshot, direction))
+
+    def show_connections(self, conns: list[ConnectionStats]) -> None:
+        self.query_one(ConnectionsTable).update_connections(conns)
+
+    def set_selected(self, direction: str, field: str) -> None:
+        for name in ("upstream", "downstream"):
+            panel = self.query_one(f"#{name}", DirectionPanel)
+            panel.selected = field if name == direction else None
+            panel.redraw()
+
+    def set_bits(self, bits: bool) -> None:
+        for name in ("upstream", "downstream"):
+            panel = self.query_one(f"#{name}", DirectionPanel)
+            panel.bits = bits
+            panel.redraw()
+        header = self.query_one(HeaderBar)
+        header.bits = bits
+        header.show()
+        self.query_one(ConnectionsTable).set_bits(bits)
+
+    def selected_connection(self) -> int | None:
+        return self.query_one(ConnectionsTable).selected_id()
+
+    def action_filter(self) -> None:
+        self.query_one(ConnectionsTable).start_filter()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(ConnectionsTable).clear_filter()
+
+    def action_cycle_sort(self) -> None:
+        self.query_one(ConnectionsTable).cycle_sort()
+
+    def on_connections_table_selected(self, message: ConnectionsTable.Selected) -> None:
+        self.app.open_connection(message.conn_id)

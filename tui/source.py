@@ -1,0 +1,252 @@
+"""Where the TUI gets its data and sends its commands.
+
+The TUI never touches the data path: it reads snapshots from an engine and
+asks the engine to change things. `ControlSource` talks to a running engine
+through the control API; `FixedSource` serves fixed snapshots (for snapshot
+tests and screenshots of layouts) and applies commands to its own copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from shaper.limits import Limits
+from shaper.stats import ConnectionStats, EngineStats, Event
+
+
+class SourceError(Exception):
+    """A command the engine refused or could not be reached for."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class DataSource:
+    """The interface the app uses. Subclasses implement every method."""
+
+    #: shown in the header, e.g. the control URL
+    description: str = ""
+
+    async def open(self) -> dict[str, Any]:
+        """Connect; return the engine status (routes, profile, limits...)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release what `open` acquired. Never stops the engine."""
+
+    def snapshots(self, interval: float = 0.1) -> AsyncIterator[EngineStats]:
+        """Engine snapshots (without per-connection detail), about every `interval` s."""
+        raise NotImplementedError
+
+    async def connections(self) -> list[ConnectionStats]:
+        raise NotImplementedError
+
+    async def patch_limits(self, changes: dict[str, Any]) -> Limits:
+        raise NotImplementedError
+
+    async def close_connection(self, conn_id: int, mode: str = "close") -> None:
+        raise NotImplementedError
+
+    async def connection_limits(self, conn_id: int) -> Limits:
+        """The limits in force for one connection (its own, or the engine's)."""
+        raise NotImplementedError
+
+    async def patch_connection_limits(self, conn_id: int, changes: dict[str, Any]) -> Limits:
+        raise NotImplementedError
+
+    async def clear_connection_limits(self, conn_id: int) -> None:
+        raise NotImplementedError
+
+    async def profiles(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def apply_profile(self, name: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def save_profile(
+        self, name: str, limits: Limits, description: str = "", force: bool = False
+    ) -> Path:
+        """Save limits as a named profile in the user's profile directory."""
+        from shaper.profiles import save_profile
+
+        try:
+            return await asyncio.to_thread(
+                save_profile, name, limits, description=description, force=force
+            )
+        except Exception as exc:  # ProfileError, OSError: shown to the user as is
+            raise SourceError(str(exc)) from None
+
+
+class ControlSource(DataSource):
+    """A running engine, through `shaper.client.ControlClient`."""
+
+    def __init__(self, url: str, token: str | None = None):
+        self.url = url
+        self.token = token
+        self.description = url
+        self._client: Any = None
+
+    async def open(self) -> dict[str, Any]:
+        from shaper.client import ControlClient
+
+        self._client = ControlClient(self.url, token=self.token)
+        await self._client.__aenter__()
+        return await self._call(self._client.status())
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.__aexit__(None, None, None)
+
+    async def _call(self, awaitable: Any) -> Any:
+        from shaper.client import ControlError
+
+        try:
+            return await awaitable
+        except ControlError as exc:
+            raise SourceError(exc.message, getattr(exc, "field", None)) from None
+        except (TimeoutError, OSError) as exc:
+            raise SourceError(f"engine unreachable at {self.url}: {exc}") from None
+
+    async def snapshots(self, interval: float = 0.1) -> AsyncIterator[EngineStats]:
+        async for snapshot in self._client.stream(interval=interval, connections=False):
+            yield snapshot
+
+    async def connections(self) -> list[ConnectionStats]:
+        return list(await self._call(self._client.connections()))
+
+    async def patch_limits(self, changes: dict[str, Any]) -> Limits:
+        return await self._call(self._client.patch_limits(changes))
+
+    async def close_connection(self, conn_id: int, mode: str = "close") -> None:
+        await self._call(self._client.close_connection(conn_id, mode=mode))
+
+    async def connection_limits(self, conn_id: int) -> Limits:
+        return await self._call(self._client.connection_limits(conn_id))
+
+    async def patch_connection_limits(self, conn_id: int, changes: dict[str, Any]) -> Limits:
+        return await self._call(self._client.patch_connection_limits(conn_id, changes))
+
+    async def clear_connection_limits(self, conn_id: int) -> None:
+        await self._call(self._client.clear_connection_limits(conn_id))
+
+    async def profiles(self) -> list[dict[str, Any]]:
+        return list(await self._call(self._client.profiles()))
+
+    async def apply_profile(self, name: str) -> dict[str, Any]:
+        return await self._call(self._client.apply_profile(name=name))
+
+
+class FixedSource(DataSource):
+    """Fixed snapshots, for tests and layout screenshots.
+
+    Yields each snapshot of `snapshots` once, then keeps quiet (the display
+    stays on the last one). Commands change a local copy of the limits and the
+    change is visible in the next snapshot served after a `push`.
+    """
+
+    def __init__(
+        self,
+        snapshots: list[EngineStats],
+        connections: list[ConnectionStats] | None = None,
+        status: dict[str, Any] | None = None,
+        profiles: list[dict[str, Any]] | None = None,
+    ):
+        self._pending: asyncio.Queue[EngineStats] | None = None
+        self._initial = list(snapshots)
+        self._connections = list(connections or [])
+        last = snapshots[-1] if snapshots else None
+        self.limits = Limits.from_dict(last.limits) if last and last.limits else Limits()
+        self.status = status or {
+            "version": "0.1.0",
+            "routes": ["127.0.0.1:8080 -> 127.0.0.1:8000"],
+            "profile": last.profile if last else None,
+            "limits": self.limits.to_dict(),
+        }
+        self._profiles = profiles or []
+        self.description = "fixed data"
+        self.served = 0
+        self.commands: list[tuple[str, Any]] = []
+
+    async def open(self) -> dict[str, Any]:
+        self._pending = asyncio.Queue()
+        for snapshot in self._initial:
+            self._pending.put_nowait(snapshot)
+        return dict(self.status)
+
+    def push(self, snapshot: EngineStats) -> None:
+        assert self._pending is not None
+        self._pending.put_nowait(snapshot)
+
+    def _last(self) -> EngineStats | None:
+        return self._initial[-1] if self._initial else None
+
+    def _republish(self, **changes: Any) -> None:
+        last = self._last()
+        if last is not None and self._pending is not None:
+            updated = dataclasses.replace(last, limits=self.limits.to_dict(), **changes)
+            self._initial.append(updated)
+            self.push(updated)
+
+    async def snapshots(self, interval: float = 0.1) -> AsyncIterator[EngineStats]:
+        assert self._pending is not None
+        while True:
+            snapshot = await self._pending.get()
+            self.served += 1
+            yield snapshot
+
+    async def connections(self) -> list[ConnectionStats]:
+        return list(self._connections)
+
+    async def patch_limits(self, changes: dict[str, Any]) -> Limits:
+        self.commands.append(("patch_limits", changes))
+        from shaper.limits import LimitError
+
+        try:
+            self.limits = self.limits.patched(changes)
+        except LimitError as exc:
+            raise SourceError(str(exc), exc.field) from None
+        self._republish()
+        return self.limits
+
+    async def close_connection(self, conn_id: int, mode: str = "close") -> None:
+        self.commands.append(("close_connection", (conn_id, mode)))
+        before = len(self._connections)
+        self._connections = [c for c in self._connections if c.id != conn_id]
+        if len(self._connections) == before:
+            raise SourceError(f"no open connection {conn_id}")
+        last = self._last()
+        if last is not None:
+            event = Event(last.time, "reset" if mode == "reset" else "close",
+                          f"connection {conn_id} {mode} by user", conn_id)
+            self._republish(events=(*last.events, event))
+
+    async def connection_limits(self, conn_id: int) -> Limits:
+        return self.limits
+
+    async def patch_connection_limits(self, conn_id: int, changes: dict[str, Any]) -> Limits:
+        self.commands.append(("patch_connection_limits", (conn_id, changes)))
+        from shaper.limits import LimitError
+
+        try:
+            return self.limits.patched(changes)
+        except LimitError as exc:
+            raise SourceError(str(exc), exc.field) from None
+
+    async def clear_connection_limits(self, conn_id: int) -> None:
+        self.commands.append(("clear_connection_limits", conn_id))
+
+    async def profiles(self) -> list[dict[str, Any]]:
+        return list(self._profiles)
+
+    async def apply_profile(self, name: str) -> dict[str, Any]:
+        self.commands.append(("apply_profile", name))
+        if not any(p.get("name") == name for p in self._profiles):
+            raise SourceError(f"unknown profile {name!r}")
+        self._republish(profile=name)
+        return {"profile": name, "limits": self.limits.to_dict()}

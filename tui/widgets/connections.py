@@ -1,0 +1,234 @@
+"""The open connections, one row each, updated cell by cell in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input
+
+from shaper.stats import ConnectionStats
+from tui import format as fmt
+
+# key, label, width
+COLUMNS = [
+    ("id", "id", 3),
+    ("client", "client", 15),
+    ("age", "age", 5),
+    ("up_rate", "▲ rate", 9),
+    ("down_rate", "▼ rate", 9),
+    ("up_queue", "▲ q", 4),
+    ("down_queue", "▼ q", 4),
+    ("state", "state", 13),
+    ("route", "route", 36),
+]
+SORT_KEYS = ["id", "client", "age", "up_rate", "down_rate", "up_queue", "down_queue", "state"]
+
+
+def _queue_fill(conn: ConnectionStats, direction: str) -> float:
+    d = conn.upstream if direction == "upstream" else conn.downstream
+    return d.queue / d.queue_capacity if d.queue_capacity else 0.0
+
+
+def _state(conn: ConnectionStats) -> str:
+    """The most telling state of the two directions."""
+    order = ["blocked", "backpressured", "stalled", "flowing", "half-closed", "idle", "closed"]
+    states = (conn.upstream.state, conn.downstream.state)
+    for candidate in order:
+        if candidate in states:
+            return candidate
+    return conn.state
+
+
+def sort_value(conn: ConnectionStats, key: str) -> Any:
+    return {
+        "id": conn.id,
+        "client": conn.client,
+        "age": conn.age,
+        "up_rate": conn.upstream.rate_out,
+        "down_rate": conn.downstream.rate_out,
+        "up_queue": _queue_fill(conn, "upstream"),
+        "down_queue": _queue_fill(conn, "downstream"),
+        "state": _state(conn),
+        "route": conn.route,
+    }[key]
+
+
+def _percent(fill: float) -> Text:
+    return Text(f"{fill * 100:3.0f}%", style=fmt.fill_style(fill), justify="right")
+
+
+def cells(conn: ConnectionStats, bits: bool) -> dict[str, Any]:
+    state = _state(conn)
+    state_text = Text(state, style=fmt.STATE_STYLES.get(state, ""))
+    if conn.limits_override:
+        state_text.append(" *", style="bold cyan")
+    return {
+        "id": Text(str(conn.id), justify="right"),
+        "client": conn.client,
+        "age": fmt.age(conn.age),
+        "up_rate": Text(fmt.rate(conn.upstream.rate_out, bits), justify="right"),
+        "down_rate": Text(fmt.rate(conn.downstream.rate_out, bits), justify="right"),
+        "up_queue": _percent(_queue_fill(conn, "upstream")),
+        "down_queue": _percent(_queue_fill(conn, "downstream")),
+        "state": state_text,
+        "route": conn.route,
+    }
+
+
+def matches(conn: ConnectionStats, text: str) -> bool:
+    if not text:
+        return True
+    needle = text.lower()
+    haystack = f"{conn.id} {conn.client} {conn.server} {conn.route} {_state(conn)}".lower()
+    return all(part in haystack for part in needle.split())
+
+
+class ConnectionsTable(Vertical):
+    """DataTable of connections with a filter box (shown with `/`)."""
+
+    DEFAULT_CSS = """
+    ConnectionsTable { height: 1fr; border: round $panel-lighten-2; border-title-align: left; }
+    ConnectionsTable > DataTable { height: 1fr; }
+    ConnectionsTable > Input { display: none; height: 1; border: none; }
+    ConnectionsTable.-filtering > Input { display: block; }
+    """
+
+    class Selected(Message):
+        def __init__(self, conn_id: int):
+            super().__init__()
+            self.conn_id = conn_id
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.bits = False
+        self.sort_key = "id"
+        self.sort_reverse = False
+        self.filter_text = ""
+        self._rows: dict[int, dict[str, Any]] = {}
+        self._conns: dict[int, ConnectionStats] = {}
+        self._order: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: address, route or state (esc clears)", compact=True)
+        table: DataTable = DataTable(cursor_type="row", zebra_stripes=True)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def on_mount(self) -> None:
+        self._title()
+
+    def _title(self) -> None:
+        arrow = "↓" if self.sort_reverse else "↑"
+        title = f"connections {len(self._rows)}"
+        if len(self._conns) != len(self._rows):
+            title += f"/{len(self._conns)}"
+        title += f"  sort {self.sort_key}{arrow}"
+        if self.filter_text:
+            title += f"  filter '{self.filter_text}'"
+        self.border_title = title
+
+    def selected_id(self) -> int | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return int(key.value) if key and key.value is not None else None
+
+    def update_connections(self, conns: list[ConnectionStats]) -> None:
+        """Add new rows, update changed cells, remove closed rows. No clearing."""
+        table = self.table
+        self._conns = {c.id: c for c in conns}
+        wanted = {c.id: c for c in conns if matches(c, self.filter_text)}
+        for conn_id in list(self._rows):
+            if conn_id not in wanted:
+                table.remove_row(str(conn_id))
+                del self._rows[conn_id]
+        added = False
+        for conn_id, conn in wanted.items():
+            new = cells(conn, self.bits)
+            old = self._rows.get(conn_id)
+            if old is None:
+                table.add_row(*(new[key] for key, _, _ in COLUMNS), key=str(conn_id))
+                added = True
+            else:
+                for key, value in new.items():
+                    if old[key] != value:
+                        table.update_cell(str(conn_id), key, value)
+            self._rows[conn_id] = new
+        order = sorted(
+            wanted, key=lambda i: sort_value(wanted[i], self.sort_key), reverse=self.sort_reverse
+        )
+        if added or order != self._order:
+            self._sort_rows()
+            self._order = order
+        self._title()
+
+    def _sort_rows(self) -> None:
+        conns = self._conns
+        key = self.sort_key
+
+        def value(conn_id: int) -> Any:
+            conn = conns.get(conn_id)
+            return sort_value(conn, key) if conn else 0
+
+        # Sort on the raw values (rates, fills), looked up by the id column.
+        self.table.sort("id", key=lambda cell: value(int(str(cell))), reverse=self.sort_reverse)
+
+    def set_sort(self, key: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            if key == self.sort_key:
+                reverse = not self.sort_reverse
+            else:  # the biggest rates and fullest queues first
+                reverse = key.endswith(("rate", "queue"))
+        self.sort_key = key
+        self.sort_reverse = reverse
+        self._sort_rows()
+        self._title()
+
+    def cycle_sort(self) -> None:
+        index = SORT_KEYS.index(self.sort_key) if self.sort_key in SORT_KEYS else -1
+        self.set_sort(SORT_KEYS[(index + 1) % len(SORT_KEYS)])
+
+    def set_bits(self, bits: bool) -> None:
+        self.bits = bits
+        self.update_connections(list(self._conns.values()))
+
+    def start_filter(self) -> None:
+        self.add_class("-filtering")
+        self.query_one(Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.update_connections(list(self._conns.values()))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    def clear_filter(self) -> None:
+        input_ = self.query_one(Input)
+        input_.value = ""
+        self.filter_text = ""
+        self.remove_class("-filtering")
+        self.update_connections(list(self._conns.values()))
+        self.table.focus()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORT_KEYS:
+            self.set_sort(key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.post_message(self.Selected(int(event.row_key.value)))

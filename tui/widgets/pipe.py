@@ -1,0 +1,183 @@
+"""One direction of traffic drawn as its chain of stages.
+
+    kernel rx → queue (used/capacity) → wire → sink buffer → kernel tx
+
+Each stage has a gauge coloured by how full it is, so the place where bytes
+pile up stands out; the panel border takes the colour of the direction's
+state (flowing, backpressured, blocked, stalled...).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline
+
+from shaper.limits import DirectionLimits
+from shaper.stats import DirectionStats
+from tui import format as fmt
+
+ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}
+ARROWS = {"upstream": "▲", "downstream": "▼"}
+HISTORY = 600  # one minute at 10 Hz
+
+
+def empty_direction(direction: str) -> DirectionStats:
+    return DirectionStats(
+        direction=direction, state="idle", bytes_in=0, bytes_out=0, rate_in=0.0, rate_out=0.0,
+        queue=0, queue_capacity=0, wire=0, sink_buffer=0, source_kernel_rx=None,
+        sink_kernel_tx=None, source_rcvbuf=None, sink_sndbuf=None,
+    )
+
+
+class PipeDiagram(Widget):
+    """Two lines: gauges, then stage names and amounts. Re-rendered when `stats` changes."""
+
+    DEFAULT_CSS = """
+    PipeDiagram { height: 2; width: 1fr; }
+    """
+
+    stats: reactive[DirectionStats | None] = reactive(None, layout=False)
+    limits: reactive[DirectionLimits] = reactive(DirectionLimits)
+    connections: reactive[int] = reactive(1)
+
+    def __init__(self, direction: str, **kwargs):
+        super().__init__(**kwargs)
+        self.direction = direction
+
+    def stages(self, s: DirectionStats) -> list[tuple[str, int | None, int | None, str]]:
+        """(name, value, capacity, amount text) for each stage, source to sink."""
+        source, sink = ENDS[self.direction]
+        limits = self.limits
+        wire_capacity = None
+        if limits.rate and (limits.latency or limits.jitter):
+            per_connection = limits.rate / 8 * (limits.latency + limits.jitter) / 1e6
+            wire_capacity = int(per_connection * max(self.connections, 1)) or None
+        sink_capacity = max(fmt.SINK_HIGH_WATER * max(self.connections, 1), s.sink_buffer)
+        return [
+            (f"{source} rx", s.source_kernel_rx, s.source_rcvbuf,
+             fmt.short_size(s.source_kernel_rx)),
+            ("queue", s.queue, s.queue_capacity,
+             f"{fmt.short_size(s.queue)}/{fmt.short_size(s.queue_capacity)}"),
+            ("wire", s.wire, wire_capacity, fmt.short_size(s.wire)),
+            (f"{sink} buf", s.sink_buffer, sink_capacity, fmt.short_size(s.sink_buffer)),
+            (f"{sink} tx", s.sink_kernel_tx, s.sink_sndbuf, fmt.short_size(s.sink_kernel_tx)),
+        ]
+
+    def render(self) -> Text:
+        s = self.stats or empty_direction(self.direction)
+        stages = self.stages(s)
+        width = max(self.size.width, 40)
+        arrow = " → "
+        room = width - len(arrow) * (len(stages) - 1)
+        unit = room // 6
+        widths = [unit, room - unit * 4, unit, unit, unit]  # the queue gets the most room
+        bars, labels = Text(), Text()
+        for index, (stage, w) in enumerate(zip(stages, widths, strict=True)):
+            name, value, capacity, amount = stage
+            fill = fmt.fraction(value, capacity)
+            if index:
+                bars.append(arrow, style="bold" if index == 1 else "dim")
+                labels.append(" " * len(arrow))
+            bars.append_text(fmt.gauge(value, capacity, w))
+            if name == "queue" and fill is not None:
+                amount = f"{amount} {fill * 100:.0f}%"
+            # "client rx 2.0K" when it fits, else "rx 2.0K"
+            label = name if len(name) + 1 + len(amount) <= w else name.split()[-1]
+            cell = Text()
+            cell.append(label, style="bold" if name == "queue" else "dim")
+            cell.append(" ")
+            cell.append(amount, style=fmt.fill_style(fill) if fill else "")
+            cell.truncate(w, pad=True)
+            labels.append_text(cell)
+        return Text("\n").join([bars, labels])
+
+
+class DirectionPanel(Vertical):
+    """Pipe diagram, throughput (value and sparkline) and the limits in force."""
+
+    DEFAULT_CSS = """
+    DirectionPanel {
+        height: 5;
+        border: round $secondary;
+        border-title-align: left;
+        border-subtitle-align: right;
+        padding: 0 1;
+    }
+    DirectionPanel .rates { height: 1; }
+    DirectionPanel .rate-value { width: auto; min-width: 26; }
+    DirectionPanel Sparkline { width: 1fr; height: 1; margin: 0 0 0 1; }
+    DirectionPanel.-flowing { border: round $success; }
+    DirectionPanel.-backpressured { border: round $warning; }
+    DirectionPanel.-blocked { border: round $error; }
+    DirectionPanel.-stalled { border: round magenta; }
+    DirectionPanel.-idle { border: round $panel-lighten-2; }
+    """
+
+    def __init__(self, direction: str, **kwargs):
+        super().__init__(**kwargs)
+        self.direction = direction
+        self.history: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
+        self.bits = False
+        self.selected: str | None = None
+        self._stats: DirectionStats | None = None
+        self._limits = DirectionLimits()
+        self._state = ""
+
+    def compose(self) -> ComposeResult:
+        yield PipeDiagram(self.direction)
+        with Horizontal(classes="rates"):
+            yield Label("", classes="rate-value")
+            yield Sparkline(list(self.history), summary_function=max)
+
+    def on_mount(self) -> None:
+        self.show(None, self._limits)
+
+    def record(self, stats: DirectionStats) -> None:
+        """Add a sample to the throughput history (also while the display is frozen)."""
+        self.history.append(stats.rate_out)
+
+    def show(
+        self,
+        stats: DirectionStats | None,
+        limits: DirectionLimits,
+        connections: int = 1,
+    ) -> None:
+        """Update in place from a snapshot."""
+        self._stats = stats
+        self._limits = limits
+        s = stats or empty_direction(self.direction)
+        diagram = self.query_one(PipeDiagram)
+        diagram.limits = limits
+        diagram.connections = connections
+        diagram.stats = s
+        diagram.refresh()
+        self.query_one(Sparkline).data = list(self.history)
+        rates = Text()
+        rates.append("in ", style="dim")
+        rates.append(fmt.rate(s.rate_in, self.bits).rjust(11))
+        rates.append("  out ", style="dim")
+        rates.append(fmt.rate(s.rate_out, self.bits).rjust(11), style="bold")
+        self.query_one(".rate-value", Label).update(rates)
+        source, sink = ENDS[self.direction]
+        state = s.state
+        if state != self._state:
+            if self._state:
+                self.remove_class(f"-{self._state}")
+            self.add_class(f"-{state}")
+            self._state = state
+        title = Text()
+        title.append(f"{ARROWS[self.direction]} {self.direction} ", style="bold")
+        title.append(f"{source} → {sink}  ", style="dim")
+        title.append(f" {state.upper()} ", style=f"reverse {fmt.STATE_STYLES.get(state, '')}")
+        self.border_title = title
+        self.border_subtitle = fmt.limits_summary(limits, self.bits, self.selected)
+        self.tooltip = fmt.STATE_HELP.get(state, state)
+
+    def redraw(self) -> None:
+        self.show(self._stats, self._limits, self.query_one(PipeDiagram).connections)
