@@ -191,9 +191,22 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
 
 
+def raise_open_file_limit() -> None:
+    """Each connection holds two sockets; let the engine use every descriptor it may."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 async def serve(
     args: argparse.Namespace, settings: dict[str, Any], control: tuple[str, int] | None
 ) -> int:
+    raise_open_file_limit()
     engine = Engine(
         settings["routes"], settings["limits"], connect_timeout=settings["connect_timeout"]
     )
