@@ -628,3 +628,194 @@ def test_cli_save_without_an_engine(capsys):
 def test_profile_dataclass_is_plain():
     profile = Profile(name="p", limits=Limits())
     assert profile.to_dict()["scenario"] is None and profile.origin == "inline"
+
+
+# --- profiles on a live engine (real sockets on 127.0.0.1) ---------------------------------
+
+
+class Upstream:
+    """A server for measuring through the proxy. The first byte of a connection picks a mode:
+    b"E" echoes; b"D" + 8-byte length sends that many bytes; b"U" + 8-byte length reads that
+    many bytes and records when the first and the last arrived."""
+
+    def __init__(self):
+        self.received: asyncio.Queue[tuple[float, float, int]] = asyncio.Queue()
+        self.server: asyncio.AbstractServer | None = None
+
+    async def __aenter__(self) -> Upstream:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader, writer) -> None:
+        loop = asyncio.get_running_loop()
+        _nodelay(writer)
+        try:
+            mode = await reader.readexactly(1)
+            if mode == b"E":
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            elif mode == b"D":
+                remaining = int.from_bytes(await reader.readexactly(8), "big")
+                chunk = bytes(65536)
+                while remaining:
+                    writer.write(chunk[: min(remaining, len(chunk))])
+                    remaining -= min(remaining, len(chunk))
+                    await writer.drain()
+                await reader.read()  # until the client closes
+            elif mode == b"U":
+                size = int.from_bytes(await reader.readexactly(8), "big")
+                first = await reader.read(65536)
+                start, got = loop.time(), len(first)
+                while got < size:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    got += len(data)
+                self.received.put_nowait((start, loop.time(), got - len(first)))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+def _nodelay(writer) -> None:
+    import socket
+
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def _connect(port: int):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _nodelay(writer)
+    return reader, writer
+
+
+async def measure_rtt(port: int, pings: int = 3) -> float:
+    """Median seconds for one byte to go through the proxy and come back."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await _connect(port)
+    try:
+        writer.write(b"E")
+        times = []
+        for _ in range(pings):
+            start = loop.time()
+            writer.write(b"x")
+            await asyncio.wait_for(reader.readexactly(1), 10)
+            times.append(loop.time() - start)
+        return sorted(times)[len(times) // 2]
+    finally:
+        writer.close()
+
+
+async def measure_downstream(port: int, size: int) -> float:
+    """Bits per second arriving at the client, from the first byte to the last."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await _connect(port)
+    try:
+        writer.write(b"D" + size.to_bytes(8, "big"))
+        first = await asyncio.wait_for(reader.read(65536), 10)
+        start, got = loop.time(), 0
+        while got < size - len(first):
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            assert data, "the stream ended early"
+            got += len(data)
+        return got * 8 / (loop.time() - start)
+    finally:
+        writer.close()
+
+
+async def measure_upstream(port: int, upstream: Upstream, size: int) -> float:
+    """Bits per second arriving at the server, from the first byte to the last."""
+    reader, writer = await _connect(port)
+    try:
+        writer.write(b"U" + size.to_bytes(8, "big"))
+        writer.write(bytes(size))
+        await asyncio.wait_for(writer.drain(), 20)
+        start, end, got = await asyncio.wait_for(upstream.received.get(), 20)
+        return got * 8 / (end - start)
+    finally:
+        writer.close()
+
+
+async def test_profile_applied_to_a_live_engine_changes_rate_and_latency():
+    from shaper.proxy import Engine, Route
+    from shaper.scenario import apply_profile
+
+    async with Upstream() as upstream:
+        engine = Engine([Route(("127.0.0.1", 0), ("127.0.0.1", upstream.port))])
+        await engine.start()
+        try:
+            port = engine.addresses[0][1]
+            # Unshaped: fast and no added delay.
+            assert await measure_rtt(port) < 0.05
+
+            slow = profile_from_dict({
+                "name": "slow",
+                "upstream": {"rate": "2Mbit", "latency": "60ms"},
+                "downstream": {"rate": "2Mbit", "latency": "60ms"},
+            })
+            apply_profile(engine, slow)
+            assert engine.profile_name == "slow"
+            rtt = await measure_rtt(port)
+            assert 0.11 <= rtt < 0.25, rtt
+            rate = await measure_downstream(port, 250_000)  # about 1 s at 2 Mbit/s
+            assert 1.4e6 < rate < 2.6e6, rate
+
+            # A shipped preset, applied on the same engine, changes both again.
+            apply_profile(engine, load_profile("cable"))  # 5 Mbit/s down, 14 ms each way
+            assert engine.profile_name == "cable"
+            rtt = await measure_rtt(port)
+            assert 0.025 <= rtt < 0.12, rtt
+            rate = await measure_downstream(port, 600_000)
+            assert 3.5e6 < rate < 6.5e6, rate
+            assert engine.snapshot().profile == "cable"
+        finally:
+            await engine.stop()
+
+
+async def test_shaper_serve_with_the_3g_preset_shapes_as_it_says():
+    """`shaper serve --profile 3g`: 1600 kbit/s down, 768 kbit/s up, 150 ms each way."""
+    import sys
+
+    async with Upstream() as upstream:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shaper", "serve", "--profile", "3g",
+            "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream.port}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert line.startswith("listening on 127.0.0.1:"), line
+            port = int(line.split()[2].rsplit(":", 1)[1])
+
+            rtt = await measure_rtt(port)
+            assert 0.29 <= rtt < 0.45, rtt
+            down = await measure_downstream(port, 300_000)  # about 1.5 s
+            assert 0.75 * 1.6e6 < down < 1.25 * 1.6e6, down
+            up = await measure_upstream(port, upstream, 120_000)  # about 1.25 s
+            assert 0.75 * 768e3 < up < 1.25 * 768e3, up
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+            await asyncio.wait_for(proc.wait(), 10)
+        stderr = (await proc.stderr.read()).decode()
+        assert "Traceback" not in stderr
+
+
+def test_shaper_serve_with_a_missing_profile_exits_2(capsys):
+    code, out, err = run_cli(
+        capsys, "serve", "--profile", "5g", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"
+    )
+    assert code == 2
+    assert "no profile named '5g'" in err and "Traceback" not in err
