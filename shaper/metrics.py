@@ -154,23 +154,23 @@ class MetricsCollector:
         for conn in connections:
             by_route[conn.route].append(conn)
         route_labels = route_labels or {}
-        for name in route_names:
-            conns = by_route[name]
-            route = route_labels.get(name, name)
+        for route_name in route_names:
+            conns = by_route[route_name]
+            route = route_labels.get(route_name, route_name)
             ex.add(
                 "shaper_connections_open", "gauge", "Open connections", len(conns),
                 {"route": route},
             )
             ex.add(
                 "shaper_route_connections_seen_total", "counter",
-                "Connections of this route seen open by a scrape", self._connections[name],
+                "Connections of this route seen open by a scrape", self._connections[route_name],
                 {"route": route},
             )
             for direction in DIRECTIONS:
                 labels = {"route": route, "direction": direction}
                 parts = [getattr(c, direction) for c in conns]
                 for name, attr, help_text in _DIRECTION_COUNTERS:
-                    value = self._closed[(name, direction, attr)] + sum(
+                    value = self._closed[(route_name, direction, attr)] + sum(
                         getattr(p, attr) for p in parts
                     )
                     ex.add(name, "counter", help_text, value, labels)
