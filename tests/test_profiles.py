@@ -819,3 +819,59 @@ def test_shaper_serve_with_a_missing_profile_exits_2(capsys):
     )
     assert code == 2
     assert "no profile named '5g'" in err and "Traceback" not in err
+
+
+async def test_switching_profiles_mid_transfer_loses_no_byte():
+    import hashlib
+
+    from shaper.proxy import Engine, Route
+    from shaper.scenario import apply_profile, stop_scenario
+
+    payload = hashlib.sha256(b"seed").digest() * (1_500_000 // 32)
+
+    async def serve(reader, writer):
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    engine = Engine([Route(("127.0.0.1", 0), ("127.0.0.1", server.sockets[0].getsockname()[1]))])
+    await engine.start()
+    moving = profile_from_dict({
+        "name": "moving",
+        "downstream": {"rate": "20Mbit", "latency": "5ms"},
+        "scenario": {"repeat": True, "phases": [
+            {"name": "fast", "duration": "100ms"},
+            {"name": "stalled", "duration": "50ms", "downstream": {"stall": True}},
+            {"name": "slow", "duration": "100ms",
+             "downstream": {"rate": "4Mbit", "latency": "40ms", "jitter": "10ms"}},
+        ]},
+    })
+    try:
+        apply_profile(engine, load_profile("fios"))
+        reader, writer = await _connect(engine.addresses[0][1])
+        received = bytearray()
+        switches = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while len(received) < len(payload):
+            assert loop.time() < deadline, "transfer did not finish"
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            if not data:
+                break
+            received += data
+            if len(received) > 300_000 and switches == 0:
+                apply_profile(engine, moving)
+                switches += 1
+            elif len(received) > 1_000_000 and switches == 1:
+                apply_profile(engine, load_profile("cable"))
+                switches += 1
+        writer.close()
+        assert switches == 2
+        assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+        assert engine.profile_name == "cable"
+    finally:
+        stop_scenario(engine)
+        await engine.stop()
+        server.close()
+        await server.wait_closed()
