@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 PARENT_ENV = "SHAPER_PARENT_PID"
+DEATH_SIGNAL_ENV = "SHAPER_PARENT_DEATH_SIGNAL"  # "0": rely on the watchdog alone
 PR_SET_PDEATHSIG = 1
 WATCH_INTERVAL = 0.5
 
@@ -157,7 +158,8 @@ def watch_parent(
         parent_pid = int(raw) if raw.isdigit() else 0
     if not parent_pid:
         return None
-    set_parent_death_signal(signal.SIGTERM)
+    if os.environ.get(DEATH_SIGNAL_ENV, "1") != "0":
+        set_parent_death_signal(signal.SIGTERM)
     watch = ParentWatch(loop, parent_pid, on_parent_exit, interval)
     watch.start()
     return watch
@@ -186,7 +188,8 @@ class EngineProcess:
     serve_args: the serve arguments (routes, limits, profile...); --control and
     --ready-fd are added. `command` replaces `python -m shaper serve` (tests).
     Start and stop it from the same thread that keeps running: on Linux the child
-    is signalled when the thread that started it exits.
+    is signalled when the thread that started it exits. parent_death_signal=False
+    leaves only the watchdog (the child polls its parent pid every 0.5 s).
     """
 
     def __init__(
@@ -255,6 +258,7 @@ class EngineProcess:
         read_fd, write_fd = os.pipe()
         env = dict(os.environ if self.env is None else self.env)
         env[PARENT_ENV] = str(os.getpid())
+        env[DEATH_SIGNAL_ENV] = "1" if self.parent_death_signal else "0"
         if self._stderr_arg is None:
             self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for stderr_text)
             stderr = self._stderr_file
