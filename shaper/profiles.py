@@ -171,6 +171,8 @@ def search_dirs(profiles_dir: str | os.PathLike[str] | None = None) -> list[tupl
     presets = presets_dir()
     if presets is not None:
         candidates.append((ORIGIN_PRESET, presets))
+    # In a checkout, ./profiles may be the presets directory itself: call it what it is.
+    preset_key = _identity(presets) if presets is not None else None
     result = []
     seen: set[str] = set()
     for origin, directory in candidates:
@@ -178,7 +180,7 @@ def search_dirs(profiles_dir: str | os.PathLike[str] | None = None) -> list[tupl
         if key in seen:
             continue
         seen.add(key)
-        result.append((origin, directory))
+        result.append((ORIGIN_PRESET if key == preset_key else origin, directory))
     return result
 
 

@@ -875,3 +875,10 @@ async def test_switching_profiles_mid_transfer_loses_no_byte():
         await engine.stop()
         server.close()
         await server.wait_closed()
+
+
+def test_the_checkout_presets_are_labelled_presets_from_the_repo_root(monkeypatch):
+    monkeypatch.chdir(REPO)
+    infos = {i.name: i for i in list_profiles()}
+    assert infos["3g"].origin == "preset"
+    assert load_profile("3g").origin == "preset"
