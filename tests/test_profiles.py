@@ -882,3 +882,10 @@ def test_the_checkout_presets_are_labelled_presets_from_the_repo_root(monkeypatc
     infos = {i.name: i for i in list_profiles()}
     assert infos["3g"].origin == "preset"
     assert load_profile("3g").origin == "preset"
+
+
+def test_the_wheel_carries_the_presets_where_the_package_looks():
+    # Built and checked by hand with `uv build` and a fresh venv; this guards the mapping.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    force = project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert force["profiles"] == "shaper/presets"
