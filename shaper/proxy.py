@@ -85,6 +85,9 @@ class Engine:
         ]
 
     async def stop(self) -> None:
+        from shaper.scenario import stop_scenario
+
+        stop_scenario(self)  # a scenario must not keep changing a stopped engine
         for server in self._servers:
             server.close()
         for conn in list(self.connections.values()):
