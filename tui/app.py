@@ -13,6 +13,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from shaper.limits import DIRECTIONS, Limits
@@ -21,6 +22,7 @@ from tui import format as fmt
 from tui.commands import ShaperCommands
 from tui.screens.dashboard import DashboardScreen
 from tui.source import DataSource, SourceError
+from tui.widgets.header import HeaderBar
 
 
 class ShaperApp(App):
@@ -86,7 +88,7 @@ class ShaperApp(App):
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.5
-            header = self.dashboard.query_one("#header")
+            header = self.dashboard.query_one(HeaderBar)
             header.routes = list(self.status.get("routes") or [])
             if self.status.get("limits"):
                 self._take_limits(self.status["limits"])
@@ -118,10 +120,22 @@ class ShaperApp(App):
             deadline = max(deadline + self.connections_interval, loop.time() + 0.05)
             await asyncio.sleep(deadline - loop.time())
 
+    def _live(self) -> bool:
+        """False while the app shuts down (the dashboard's widgets are going away)."""
+        if self._exit or not self.dashboard.is_attached:
+            return False
+        try:
+            self.dashboard.query_one(HeaderBar)
+        except NoMatches:
+            return False
+        return True
+
     def _set_engine_state(self, state: str, message: str | None = None) -> None:
         changed = state != self.engine_state
         self.engine_state = state
-        header = self.dashboard.query_one("#header")
+        if not self._live():
+            return
+        header = self.dashboard.query_one(HeaderBar)
         header.engine_state = state
         header.show()
         if changed and message:
@@ -133,6 +147,8 @@ class ShaperApp(App):
             self.limits = Limits.from_dict(data)
 
     def _take_snapshot(self, snapshot: EngineStats) -> None:
+        if not self._live():
+            return
         self.snapshots_received += 1
         self.dashboard.record(snapshot)
         if self.frozen:
@@ -146,6 +162,8 @@ class ShaperApp(App):
                 screen.show_snapshot(snapshot, self.limits)
 
     def _show_connections(self) -> None:
+        if not self._live():
+            return
         self.dashboard.show_connections(self.connections)
         for screen in self.screen_stack:
             if hasattr(screen, "show_connections") and screen is not self.dashboard:

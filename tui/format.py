@@ -75,7 +75,7 @@ def fill_style(fraction: float | None) -> str:
     return "dim green"
 
 
-def gauge(value: int | None, capacity: int | None, width: int) -> Text:
+def gauge(value: int | None, capacity: int | None, width: int, style: str | None = None) -> Text:
     """A bar of `width` cells, filled by value/capacity, coloured by fill."""
     width = max(width, 1)
     if value is None:
@@ -88,7 +88,7 @@ def gauge(value: int | None, capacity: int | None, width: int) -> Text:
         eighths = 1
     full, rest = divmod(eighths, 8)
     bar = "█" * full + (" ▏▎▍▌▋▊▉"[rest] if rest else "")
-    text = Text(bar, style=fill_style(fraction))
+    text = Text(bar, style=style or fill_style(fraction))
     text.append("░" * (width - len(bar)), style="dim")
     return text
 

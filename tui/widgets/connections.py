@@ -18,10 +18,10 @@ COLUMNS = [
     ("id", "id", 3),
     ("client", "client", 15),
     ("age", "age", 5),
-    ("up_rate", "▲ rate", 9),
-    ("down_rate", "▼ rate", 9),
-    ("up_queue", "▲ q", 4),
-    ("down_queue", "▼ q", 4),
+    ("up_rate", "▲ rate", 10),
+    ("down_rate", "▼ rate", 10),
+    ("up_queue", "▲q%", 3),
+    ("down_queue", "▼q%", 3),
     ("state", "state", 13),
     ("route", "route", 36),
 ]
@@ -58,7 +58,7 @@ def sort_value(conn: ConnectionStats, key: str) -> Any:
 
 
 def _percent(fill: float) -> Text:
-    return Text(f"{fill * 100:3.0f}%", style=fmt.fill_style(fill), justify="right")
+    return Text(f"{fill * 100:3.0f}", style=fmt.fill_style(fill), justify="right")
 
 
 def cells(conn: ConnectionStats, bits: bool) -> dict[str, Any]:

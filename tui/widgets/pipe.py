@@ -84,7 +84,9 @@ class PipeDiagram(Widget):
             if index:
                 bars.append(arrow, style="bold" if index == 1 else "dim")
                 labels.append(" " * len(arrow))
-            bars.append_text(fmt.gauge(value, capacity, w))
+            # A full wire is a busy link, not a pile-up: drawn in a neutral colour.
+            neutral = "cyan" if name == "wire" else None
+            bars.append_text(fmt.gauge(value, capacity, w, style=neutral))
             if name == "queue" and fill is not None:
                 amount = f"{amount} {fill * 100:.0f}%"
             # "client rx 2.0K" when it fits, else "rx 2.0K"
@@ -92,7 +94,7 @@ class PipeDiagram(Widget):
             cell = Text()
             cell.append(label, style="bold" if name == "queue" else "dim")
             cell.append(" ")
-            cell.append(amount, style=fmt.fill_style(fill) if fill else "")
+            cell.append(amount, style=(neutral or fmt.fill_style(fill)) if fill else "")
             cell.truncate(w, pad=True)
             labels.append_text(cell)
         return Text("\n").join([bars, labels])

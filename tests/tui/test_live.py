@@ -1,0 +1,223 @@
+"""The display driven with Pilot against a real engine through the control API."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, OptionList
+from tui_fixtures import EngineEnv, wait_until
+
+from tui.app import ShaperApp
+from tui.screens.limits import LimitsEditor
+from tui.screens.profiles import ProfilePicker
+from tui.source import ControlSource
+from tui.widgets.pipe import DirectionPanel
+
+SIZE = (100, 32)
+
+
+async def started(env: EngineEnv, pilot) -> ShaperApp:
+    app = pilot.app
+    await wait_until(lambda: app.snapshots_received > 0, what="first snapshot", pilot=pilot)
+    return app
+
+
+async def type_into(pilot, selector: str, text: str) -> Input:
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    await pilot.pause()
+    field.value = ""
+    await pilot.press(*text)
+    return field
+
+
+async def test_editor_change_reaches_engine_and_comes_back(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
+        await type_into(pilot, "#downstream-rate", "3Mbit")
+        await type_into(pilot, "#upstream-latency", "25ms")
+        await pilot.press("enter")
+        await wait_until(lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot,
+                         what="editor closed")
+        assert env.engine.limits.downstream.rate == 3_000_000
+        assert env.engine.limits.upstream.latency == 25_000
+        # the display shows what the engine reports in its snapshots
+        await wait_until(
+            lambda: app.snapshot and app.snapshot.limits["downstream"]["rate"] == "3Mbit",
+            pilot=pilot, what="engine report of the new rate",
+        )
+        panel = app.screen.query_one("#downstream", DirectionPanel)
+        assert "366 KiB/s" in str(panel.border_subtitle)  # 3 Mbit/s in bytes
+        await pilot.press("b")
+        await pilot.pause()
+        assert "3.0 Mbit/s" in str(panel.border_subtitle)
+
+
+async def test_invalid_entry_is_refused_and_old_limit_kept(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
+        field = await type_into(pilot, "#downstream-rate", "5 mbps")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        editor = app.screen
+        assert isinstance(editor, LimitsEditor)  # still open
+        message = str(editor.query_one("#message").render())
+        assert "downstream.rate" in message and "ambiguous" in message
+        assert field.has_class("-invalid")
+        assert env.engine.limits.downstream.rate == 8_000_000
+        # a unitless size is fine but a negative-looking one is not
+        await type_into(pilot, "#downstream-rate", "8Mbit")
+        await type_into(pilot, "#upstream-buffer", "lots")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LimitsEditor)
+        assert "upstream.buffer" in str(app.screen.query_one("#message").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, LimitsEditor)
+        assert env.engine.limits == env.engine.limits.patched({})
+        assert env.engine.limits.upstream.buffer == 64 * 1024
+        assert env.engine.limits.downstream.rate == 8_000_000
+
+
+async def test_stall_fills_the_queue_and_changes_the_state(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await env.client()
+        await wait_until(
+            lambda: app.snapshot and app.snapshot.downstream.bytes_out > 0,
+            pilot=pilot, what="bytes flowing downstream",
+        )
+        await pilot.press("d")
+        await wait_until(lambda: env.engine.limits.downstream.stall, pilot=pilot, what="stall")
+        panel = app.screen.query_one("#downstream", DirectionPanel)
+
+        def stalled_and_full() -> bool:
+            snap = app.snapshot
+            return bool(
+                snap and snap.downstream.state == "stalled"
+                and snap.downstream.queue >= snap.downstream.queue_capacity > 0
+            )
+
+        await wait_until(stalled_and_full, pilot=pilot, what="stalled, queue full")
+        await pilot.pause(0.2)
+        assert panel.has_class("-stalled")
+        assert "STALL" in str(panel.border_subtitle)
+        table = app.screen.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 1, pilot=pilot, what="connection row")
+        # release: the queue drains and the state leaves "stalled"
+        await pilot.press("d")
+        await wait_until(
+            lambda: app.snapshot and app.snapshot.downstream.state != "stalled"
+            and not env.engine.limits.downstream.stall,
+            pilot=pilot, what="released",
+        )
+        assert not panel.has_class("-stalled")
+
+
+async def test_step_keys_change_the_selected_limit(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        assert app.selected == ("downstream", "rate")
+        await pilot.press("minus")
+        await wait_until(lambda: env.engine.limits.downstream.rate < 8_000_000, pilot=pilot,
+                         what="rate stepped down")
+        lowered = env.engine.limits.downstream.rate
+        await pilot.press("plus")
+        await wait_until(lambda: env.engine.limits.downstream.rate > lowered, pilot=pilot,
+                         what="rate stepped up")
+        await pilot.press("right_square_bracket")  # downstream latency
+        assert app.selected == ("downstream", "latency")
+        await pilot.press("plus")
+        await wait_until(lambda: env.engine.limits.downstream.latency == 20_000, pilot=pilot,
+                         what="latency 10ms -> 20ms")
+
+
+async def test_apply_profile_from_the_picker(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await pilot.press("p")
+        await wait_until(lambda: isinstance(app.screen, ProfilePicker), pilot=pilot,
+                         what="picker")
+        picker = app.screen
+        await wait_until(lambda: "crawl" in picker.names, pilot=pilot, what="profile list")
+        options = picker.query_one(OptionList)
+        options.focus()
+        options.highlighted = picker.names.index("crawl")
+        await pilot.press("enter")
+        await wait_until(lambda: env.engine.profile_name == "crawl", pilot=pilot,
+                         what="profile applied")
+        assert env.engine.limits.downstream.rate == 128_000
+        await wait_until(lambda: app.snapshot and app.snapshot.profile == "crawl", pilot=pilot,
+                         what="engine reports the profile")
+        assert not isinstance(app.screen, ProfilePicker)
+
+
+async def test_save_current_limits_as_profile(env: EngineEnv, tmp_path):
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(lambda: isinstance(app.screen, ProfilePicker), pilot=pilot,
+                         what="picker")
+        await type_into(pilot, "#save-name", "mylink")
+        await pilot.press("enter")
+        saved = tmp_path / "config" / "shaper" / "profiles" / "mylink.toml"
+        await wait_until(saved.exists, pilot=pilot, what="profile file")
+        assert "8Mbit" in saved.read_text()
+
+
+async def test_close_the_selected_connection(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url), connections_interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await env.client()
+        table = app.screen.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 1, pilot=pilot, what="connection row")
+        await pilot.press("k")
+        await wait_until(lambda: not env.engine.connections, pilot=pilot, what="closed")
+        await wait_until(lambda: table.row_count == 0, pilot=pilot, what="row removed")
+
+
+async def test_connection_view_and_reset(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url), connections_interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await env.client()
+        await env.client()
+        table = app.screen.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 2, pilot=pilot, what="two rows")
+        await pilot.press("enter")
+        from tui.screens.connection import ConnectionScreen
+
+        await wait_until(lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot,
+                         what="connection view")
+        conn_id = app.screen.conn_id
+        await pilot.press("r")
+        await wait_until(lambda: conn_id not in env.engine.connections, pilot=pilot,
+                         what="reset")
+        assert len(env.engine.connections) == 1
+        await pilot.press("escape")
+        await wait_until(lambda: table.row_count == 1, pilot=pilot, what="row removed")
+
+
+async def test_freeze_keeps_the_display_still(env: EngineEnv):
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await pilot.press("space")
+        frozen_at = app.snapshot
+        received = app.snapshots_received
+        await wait_until(lambda: app.snapshots_received > received + 3, pilot=pilot,
+                         what="snapshots while frozen")
+        assert app.snapshot is frozen_at
+        assert "FROZEN" in str(app.screen.query_one("#header").render())
+        await pilot.press("space")
+        await wait_until(lambda: app.snapshot is not frozen_at, pilot=pilot, what="resumed")
