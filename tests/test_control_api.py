@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 
@@ -15,11 +16,11 @@ from shaper.control import (
     build_app,
     check_bind,
     parse_control_address,
-    snapshot_dict,
     start_control,
 )
 from shaper.limits import Limits
 from shaper.openapi import openapi_document
+from shaper.snapshot_json import snapshot_json
 
 
 @pytest.fixture
@@ -67,10 +68,15 @@ async def test_stats_with_and_without_connections(env: ControlEnv):
 
 async def test_snapshot_json_matches_to_dict(env: ControlEnv):
     await env.connect()
-    stats = env.engine.snapshot(connections=True)
-    assert snapshot_dict(stats) == json.loads(json.dumps(stats.to_dict()))
-    stats = env.engine.snapshot()
-    assert snapshot_dict(stats) == json.loads(json.dumps(stats.to_dict()))
+    await env.connect()
+    env.engine.set_connection_limits(env.newest_id(), Limits())
+    env.engine.record("test", 'a "quoted" message\n')
+    for connections in (True, False):
+        stats = env.engine.snapshot(connections=connections)
+        expected = json.loads(json.dumps(stats.to_dict()))
+        assert json.loads(snapshot_json(stats)) == expected
+    empty = dataclasses.replace(stats, connections=())
+    assert json.loads(snapshot_json(empty))["connections"] == []
 
 
 async def test_bad_query_parameters(env: ControlEnv):

@@ -1,0 +1,121 @@
+"""Fast JSON text for snapshots (the hot path of GET /v1/stats and the stream).
+
+`json.dumps(stats.to_dict())` spends most of its time in `dataclasses.asdict`
+(deep copies) and the generic encoder: ~80 ms for 1,000 connections here.
+This module generates, once per dataclass, an f-string encoder from the
+fields' annotations, which writes the same JSON (up to key order of the top
+level) several times faster. Anything it does not recognise falls back to
+`json.dumps`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_BOOL = {True: "true", False: "false"}
+_STRING_CACHE: dict[str, str] = {}
+_ENCODERS: dict[type, Callable[[Any], str]] = {}
+
+
+def _string(value: str) -> str:
+    cached = _STRING_CACHE.get(value)
+    if cached is None:
+        if len(_STRING_CACHE) > 20000:
+            _STRING_CACHE.clear()
+        cached = _STRING_CACHE[value] = _dumps(value)
+    return cached
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value.__class__ is int:
+        return str(value)
+    if value.__class__ is float and math.isfinite(value):
+        return repr(value)
+    return _any(value)
+
+
+def _plain(value: Any) -> Any:
+    fields = getattr(type(value), "__dataclass_fields__", None)
+    if fields is not None:
+        return {name: _plain(getattr(value, name)) for name in fields}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _any(value: Any) -> str:
+    return _dumps(_plain(value))
+
+
+def _nested(type_name: str, owner: type) -> type | None:
+    """The dataclass named `type_name` in the module that defines `owner`."""
+    import sys
+
+    candidate = getattr(sys.modules.get(owner.__module__), type_name, None)
+    return candidate if dataclasses.is_dataclass(candidate) else None
+
+
+def encoder(cls: type) -> Callable[[Any], str]:
+    """A function writing an instance of dataclass `cls` as compact JSON."""
+    found = _ENCODERS.get(cls)
+    if found is not None:
+        return found
+    namespace: dict[str, Any] = {"_s": _string, "_n": _number, "_a": _any, "_b": _BOOL}
+    parts = []
+    for index, field in enumerate(dataclasses.fields(cls)):
+        annotation = field.type if isinstance(field.type, str) else getattr(
+            field.type, "__name__", ""
+        )
+        annotation = annotation.replace(" ", "")
+        ref = f"v.{field.name}"
+        if annotation in ("int", "float", "int|None", "float|None"):
+            expr = f"_n({ref})"
+        elif annotation == "str":
+            expr = f"_s({ref})"
+        elif annotation == "bool":
+            expr = f"_b[{ref}]"
+        elif (nested := _nested(annotation, cls)) is not None:
+            name = f"_e{index}"
+            namespace[name] = encoder(nested)
+            expr = f"{name}({ref})"
+        else:
+            expr = f"_a({ref})"
+        key = json.dumps(field.name).replace("{", "{{").replace("}", "}}")
+        parts.append(f"{key}:{{{expr}}}")
+    body = ",".join(parts)
+    source = f"def encode(v):\n    return f'{{{{{body}}}}}'\n"
+    exec(compile(source, f"<json encoder for {cls.__name__}>", "exec"), namespace)
+    function = namespace["encode"]
+    _ENCODERS[cls] = function
+    return function
+
+
+def snapshot_json(stats: Any) -> str:
+    """EngineStats as JSON text, equal (as parsed JSON) to `json.dumps(stats.to_dict())`."""
+    try:
+        connections = stats.connections
+        top = {
+            name: _plain(getattr(stats, name))
+            for name in type(stats).__dataclass_fields__
+            if name != "connections"
+        }
+        text = _dumps(top)
+        if connections is None:
+            return text
+        if connections:
+            encode = encoder(type(connections[0]))
+            items = ",".join([encode(c) for c in connections])
+        else:
+            items = ""
+        return f'{text[:-1]},"connections":[{items}]}}'
+    except (TypeError, ValueError, KeyError):  # an unexpected value: the generic way
+        return _dumps(stats.to_dict())
