@@ -220,6 +220,11 @@ async def main_async(quick: bool) -> dict:
     }
 
 
+def measure() -> dict:
+    """Entry for `python -m bench` (BENCH_QUICK=1 shortens it)."""
+    return asyncio.run(main_async(os.environ.get("BENCH_QUICK") == "1"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter runs")
