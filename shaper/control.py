@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from shaper.limits import LimitError
+from shaper.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shaper.metrics import MetricsCollector
 from shaper.openapi import openapi_document
 from shaper.snapshot_json import encoder, snapshot_json
@@ -507,10 +508,7 @@ async def post_profile(request: web.Request) -> web.Response:
 async def get_metrics(request: web.Request) -> web.Response:
     _query(request, ())
     text = request.app[METRICS_KEY].render(request.app[ENGINE_KEY])
-    return web.Response(
-        text=text, content_type="text/plain", charset="utf-8",
-        headers={"X-Content-Type-Version": "0.0.4"},
-    )
+    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -371,7 +371,7 @@ async def test_metrics(env: ControlEnv):
     await env.connect()
     async with env.session.get(env.url + "/metrics") as response:
         assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/plain")
+        assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         text = await response.text()
     route = f"127.0.0.1:{env.proxy[1]} -> 127.0.0.1:{env.upstream[1]}"
     for line in text.splitlines():
