@@ -358,6 +358,9 @@ async def delete_connection(request: web.Request) -> web.Response:
         )
     conn_id = _connection_id(request)
     engine = request.app[ENGINE_KEY]
+    state = getattr(engine.connections[conn_id], "state", None)
+    if state in ("closing", "closed"):
+        raise ApiError(409, f"connection {conn_id} is already {state}", field="id")
     try:
         engine.close_connection(conn_id, mode=mode)
     except KeyError:

@@ -325,6 +325,7 @@ _PATHS: dict[str, dict[str, Any]] = {
                 ),
                 "400": _BAD,
                 "404": _UNKNOWN_CONNECTION,
+                "409": _error("The connection is already closing"),
             },
         }
     },

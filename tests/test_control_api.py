@@ -228,6 +228,18 @@ async def test_close_connection(env: ControlEnv):
     assert status == 404 and body["field"] == "id"
 
 
+async def test_closing_connection_is_a_conflict(env: ControlEnv):
+    await env.connect()
+    conn = env.engine.connections[env.newest_id()]
+    conn.state = "closing"  # as while its last bytes drain
+    try:
+        status, body = await env.request("DELETE", f"/v1/connections/{conn.id}?mode=reset")
+        assert status == 409
+        assert body == {"error": f"connection {conn.id} is already closing", "field": "id"}
+    finally:
+        conn.state = "open"
+
+
 async def test_reset_connection(env: ControlEnv):
     reader, _ = await env.connect()
     conn_id = env.newest_id()
