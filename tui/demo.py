@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 # The demo link: slow enough that a queue of 64 KiB fills within a second.
@@ -195,10 +196,13 @@ def split_hostport(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from shaper.engine_process import EngineProcess, EngineStartError
-    from tui.app import ShaperApp
-    from tui.source import ControlSource
+@contextlib.contextmanager
+def demo_engine() -> Iterator[Any]:
+    """Start the demo's world and engine, start the load; yield the EngineProcess.
+
+    Everything started here is stopped on exit, whatever happens.
+    """
+    from shaper.engine_process import EngineProcess
 
     world = DemoWorld()
     engine: EngineProcess | None = None
@@ -206,21 +210,30 @@ def run_demo(args: argparse.Namespace) -> int:
         port = world.start()
         serve_args = ["--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}", *DEMO_LIMITS]
         engine = EngineProcess(serve_args)
-        try:
-            engine.start()
-        except EngineStartError as exc:
-            print(f"shaper demo: the engine did not start: {exc}", file=sys.stderr)
-            return 1
+        engine.start()
         host, listen_port = split_hostport(engine.listen[0])
         world.start_load(host, listen_port)
-        app = ShaperApp(ControlSource(engine.control_url))
-        app.title = "shaper demo"
-        app.run()
-        return 0 if app.return_code is None else app.return_code
+        yield engine
     finally:
         world.stop()
         if engine is not None:
             engine.stop()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from shaper.engine_process import EngineStartError
+    from tui.app import ShaperApp
+    from tui.source import ControlSource
+
+    try:
+        with demo_engine() as engine:
+            app = ShaperApp(ControlSource(engine.control_url))
+            app.title = "shaper demo"
+            app.run()
+            return app.return_code or 0
+    except (EngineStartError, RuntimeError) as exc:
+        print(f"shaper demo: could not start: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

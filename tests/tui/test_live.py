@@ -221,3 +221,36 @@ async def test_freeze_keeps_the_display_still(env: EngineEnv):
         assert "FROZEN" in str(app.screen.query_one("#header").render())
         await pilot.press("space")
         await wait_until(lambda: app.snapshot is not frozen_at, pilot=pilot, what="resumed")
+
+
+async def test_connection_gets_its_own_limits(env: EngineEnv):
+    from tui.screens.connection import ConnectionScreen
+
+    app = ShaperApp(ControlSource(env.url), connections_interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await env.client()
+        table = app.screen.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 1, pilot=pilot, what="connection row")
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot,
+                         what="connection view")
+        view = app.screen
+        conn_id = view.conn_id
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
+        await type_into(pilot, "#downstream-rate", "1Mbit")
+        await pilot.press("enter")
+        await wait_until(lambda: app.screen is view, pilot=pilot, what="back to the view")
+        assert env.engine.connection_limits(conn_id).downstream.rate == 1_000_000
+        assert env.engine.limits.downstream.rate == 8_000_000  # the others keep theirs
+        panel = view.query_one("#conn-downstream", DirectionPanel)
+        await wait_until(lambda: "122 KiB/s" in str(panel.border_subtitle), pilot=pilot,
+                         what="own rate shown")
+        await pilot.press("x")
+        await wait_until(
+            lambda: env.engine.connection_limits(conn_id).downstream.rate == 8_000_000,
+            pilot=pilot, what="override dropped",
+        )
+        await wait_until(lambda: "977 KiB/s" in str(panel.border_subtitle), pilot=pilot,
+                         what="engine rate shown again")

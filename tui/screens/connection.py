@@ -13,6 +13,7 @@ from shaper.limits import Limits
 from shaper.stats import ConnectionStats, EngineStats, KernelStats
 from tui import format as fmt
 from tui.source import SourceError
+from tui.widgets.events import EventLog
 from tui.widgets.pipe import DirectionPanel
 
 
@@ -36,6 +37,7 @@ class ConnectionScreen(Screen):
     DEFAULT_CSS = """
     ConnectionScreen #info { height: auto; padding: 0 1; background: $panel; }
     ConnectionScreen #kernel { height: auto; padding: 0 1; }
+    ConnectionScreen #conn-events { height: 1fr; min-height: 3; }
     """
 
     def __init__(self, conn_id: int):
@@ -44,22 +46,37 @@ class ConnectionScreen(Screen):
         self.conn: ConnectionStats | None = None
         self.closed = False
         self.limits = Limits()
+        self.override_known: bool | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"connection {self.conn_id}", id="info")
         yield DirectionPanel("upstream", id="conn-upstream")
         yield DirectionPanel("downstream", id="conn-downstream")
         yield Static("", id="kernel")
+        yield EventLog(title=f"events of connection {self.conn_id}", id="conn-events")
         yield Footer()
 
     def on_mount(self) -> None:
         for panel in self.query(DirectionPanel):
             panel.bits = self.app.bits
         self.show_connections(self.app.connections)
+        if self.app.snapshot is not None:
+            self.show_snapshot(self.app.snapshot, self.app.limits)
 
     def show_snapshot(self, snapshot: EngineStats, limits: Limits) -> None:
-        if self.conn is not None and not self.conn.limits_override:
+        self.query_one(EventLog).add_events(
+            [e for e in snapshot.events if e.connection == self.conn_id]
+        )
+        if not self.override_known:
             self.limits = limits
+
+    async def _fetch_limits(self) -> None:
+        try:
+            self.limits = await self.app.source.connection_limits(self.conn_id)
+        except SourceError:
+            return
+        if self.conn is not None:
+            self.show_connections([self.conn])
 
     def set_bits(self, bits: bool) -> None:
         for panel in self.query(DirectionPanel):
@@ -78,6 +95,10 @@ class ConnectionScreen(Screen):
                 self.query_one("#info", Static).update(f"connection {self.conn_id}: not open")
             return
         self.conn = conn
+        if conn.limits_override != self.override_known:
+            self.override_known = conn.limits_override
+            if conn.limits_override:
+                self.run_worker(self._fetch_limits(), group="limits")
         if not conn.limits_override:
             self.limits = self.app.limits
         info = Table.grid(padding=(0, 2))
@@ -114,6 +135,7 @@ class ConnectionScreen(Screen):
         def done(result: Limits | None) -> None:
             if result is not None:
                 self.limits = result
+                self.override_known = True
 
         self.app.push_screen(LimitsEditor(self.limits, conn_id=self.conn_id), done)
 
@@ -124,4 +146,5 @@ class ConnectionScreen(Screen):
             self.app.notify(str(exc), severity="error")
             return
         self.limits = self.app.limits
+        self.override_known = False
         self.app.notify(f"connection {self.conn_id} follows the engine's limits again")

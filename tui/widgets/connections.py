@@ -131,7 +131,8 @@ class ConnectionsTable(Vertical):
         title = f"connections {len(self._rows)}"
         if len(self._conns) != len(self._rows):
             title += f"/{len(self._conns)}"
-        title += f"  sort {self.sort_key}{arrow}"
+        label = next((lbl for key, lbl, _ in COLUMNS if key == self.sort_key), self.sort_key)
+        title += f"  sort {label}{arrow}"
         if self.filter_text:
             title += f"  filter '{self.filter_text}'"
         self.border_title = title

@@ -28,13 +28,14 @@ class EventLog(RichLog):
                scrollbar-size-vertical: 1; }
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, title: str = "events", **kwargs):
         super().__init__(max_lines=1000, wrap=False, markup=False, highlight=False, **kwargs)
+        self.title = title
         self._seen: set[tuple] = set()
         self._seen_order: deque[tuple] = deque()
 
     def on_mount(self) -> None:
-        self.border_title = "events"
+        self.border_title = self.title
 
     def add_events(self, events: tuple[Event, ...] | list[Event]) -> None:
         """Write the events not written before (snapshots repeat the recent ones)."""
