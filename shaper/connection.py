@@ -31,6 +31,7 @@ class Leg(asyncio.BufferedProtocol):
         self.source_of: Pipe | None = None
         self.sink_of: Pipe | None = None
         self.lost = False
+        self.kernel = sockinfo.KernelReader(None)
 
     @property
     def sock(self) -> socket.socket | None:
@@ -40,6 +41,7 @@ class Leg(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.kernel = sockinfo.KernelReader(self.sock)
         self.connection.leg_made(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -167,6 +169,10 @@ class Connection:
             sockinfo.set_buffers(
                 self.server.sock, limits.downstream.sockbuf, limits.upstream.sockbuf
             )
+            # Back to "default" cannot undo a size already set: Linux turns
+            # autotuning off for a socket once SO_RCVBUF/SO_SNDBUF is set.
+            self.client.kernel.invalidate()
+            self.server.kernel.invalidate()
 
     def close(self, reset: bool = False) -> None:
         """Close both legs: gracefully (pending bytes are flushed by the transports) or with RST."""
@@ -199,15 +205,17 @@ class Connection:
 
     # -- stats -------------------------------------------------------------------
 
-    def snapshot(self, now: float, kernel: bool = True) -> stats.ConnectionStats:
-        client_k = sockinfo.read_kernel(self.client.sock) if kernel else stats.KernelStats()
-        server_k = sockinfo.read_kernel(self.server.sock) if kernel else stats.KernelStats()
+    def snapshot(
+        self, now: float, kernel: bool = True, wall: float | None = None
+    ) -> stats.ConnectionStats:
+        client_k = self.client.kernel.read(now) if kernel else sockinfo.EMPTY
+        server_k = self.server.kernel.read(now) if kernel else sockinfo.EMPTY
         return stats.ConnectionStats(
             id=self.id,
             route=self.route,
             client=self.client_addr,
             server=self.server_addr,
-            age=round(time.time() - self.started, 3),
+            age=round((wall or time.time()) - self.started, 3),
             state=self.state,
             upstream=pipe_stats(self.upstream, now, client_k, server_k),
             downstream=pipe_stats(self.downstream, now, server_k, client_k),

@@ -65,8 +65,12 @@ class Engine:
         try:
             for route in self.routes:
                 host, port = route.listen
+                index = len(self._servers)
                 server = await self._loop.create_server(
-                    lambda route=route: self._accept(route), host, port, reuse_address=True
+                    lambda route=route, index=index: self._accept(route, index),
+                    host,
+                    port,
+                    reuse_address=True,
                 )
                 self._servers.append(server)
                 sockname = server.sockets[0].getsockname()
@@ -113,13 +117,13 @@ class Engine:
 
     # -- accepting and dialing ------------------------------------------------------
 
-    def _accept(self, route: Route):
+    def _accept(self, route: Route, index: int):
         conn_id = self._next_id
         self._next_id += 1
         self.totals["connections_total"] += 1
-        conn = Connection(
-            conn_id, route.describe(), self.limits, self._loop, self.record, self._closed
-        )
+        # Name the route by its bound address: a listen port of 0 says nothing.
+        name = route.describe(self._bound[index])
+        conn = Connection(conn_id, name, self.limits, self._loop, self.record, self._closed)
         self.connections[conn_id] = conn
         task = self._loop.create_task(self._dial(conn, route))
         self._tasks.add(task)
@@ -218,7 +222,8 @@ class Engine:
 
     def snapshot(self, connections: bool = False) -> stats.EngineStats:
         now = self._loop.time() if self._loop else time.monotonic()
-        per_conn = [c.snapshot(now, kernel=True) for c in self.connections.values()]
+        wall = time.time()
+        per_conn = [c.snapshot(now, True, wall) for c in self.connections.values()]
         scenario = self.scenario_status
         if callable(scenario):
             scenario = scenario()

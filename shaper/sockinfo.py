@@ -49,34 +49,59 @@ def set_reset_on_close(sock: socket.socket) -> None:
         pass
 
 
-def read_kernel(sock: socket.socket | None, tcp_info: bool = True) -> KernelStats:
-    if sock is None or not LINUX:
-        return KernelStats()
+class KernelReader:
+    """Reads one socket's kernel state. Queue sizes are read on every call (they move
+    with every byte); buffer sizes and TCP_INFO change slowly and are re-read at most
+    every `slow_every` seconds, which keeps a snapshot of a thousand connections cheap."""
+
+    __slots__ = ("_sock", "_fd", "_slow", "_slow_at", "slow_every")
+
+    def __init__(self, sock: socket.socket | None, slow_every: float = 0.5):
+        self._sock = sock
+        self._fd = -1
+        if sock is not None and LINUX:
+            try:
+                self._fd = sock.fileno()
+            except OSError:
+                self._fd = -1
+        self._slow: tuple[int | None, int | None, int | None, int | None] = (None,) * 4
+        self._slow_at = float("-inf")
+        self.slow_every = slow_every
+
+    def invalidate(self) -> None:
+        """Buffer sizes were just changed: re-read them on the next call."""
+        self._slow_at = float("-inf")
+
+    def read(self, now: float) -> KernelStats:
+        fd = self._fd
+        if fd < 0:
+            return EMPTY
+        if now - self._slow_at >= self.slow_every:
+            self._slow = _read_slow(self._sock)
+            self._slow_at = now
+        rcvbuf, sndbuf, rtt, cwnd = self._slow
+        return KernelStats(
+            _ioctl_int(fd, SIOCINQ), _ioctl_int(fd, SIOCOUTQ), rcvbuf, sndbuf, rtt, cwnd
+        )
+
+
+EMPTY = KernelStats()
+
+
+def _read_slow(sock: socket.socket) -> tuple[int | None, int | None, int | None, int | None]:
+    rtt = cwnd = rcvbuf = sndbuf = None
     try:
-        fd = sock.fileno()
-    except OSError:
-        return KernelStats()
-    if fd < 0:
-        return KernelStats()
-    rtt = cwnd = None
-    if tcp_info:
-        try:
-            raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
-            if len(raw) >= _CWND_OFFSET + 4:
-                rtt = struct.unpack_from("I", raw, _RTT_OFFSET)[0]
-                cwnd = struct.unpack_from("I", raw, _CWND_OFFSET)[0]
-        except OSError:
-            pass
-    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+        if len(raw) >= _CWND_OFFSET + 4:
+            rtt = struct.unpack_from("I", raw, _RTT_OFFSET)[0]
+            cwnd = struct.unpack_from("I", raw, _CWND_OFFSET)[0]
         rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
     except OSError:
-        rcvbuf = sndbuf = None
-    return KernelStats(
-        rx_queue=_ioctl_int(fd, SIOCINQ),
-        tx_queue=_ioctl_int(fd, SIOCOUTQ),
-        rcvbuf=rcvbuf,
-        sndbuf=sndbuf,
-        rtt_us=rtt,
-        cwnd=cwnd,
-    )
+        pass
+    return rcvbuf, sndbuf, rtt, cwnd
+
+
+def read_kernel(sock: socket.socket | None) -> KernelStats:
+    """Everything at once, uncached."""
+    return KernelReader(sock).read(0.0)

@@ -51,7 +51,7 @@ class RateMeter:
         return self.rate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KernelStats:
     """What the kernel holds for one socket (None where the OS does not tell)."""
 
@@ -63,7 +63,7 @@ class KernelStats:
     cwnd: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DirectionStats:
     direction: str
     state: str
@@ -84,7 +84,7 @@ class DirectionStats:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConnectionStats:
     id: int
     route: str  # "LISTEN -> UPSTREAM"
@@ -102,7 +102,7 @@ class ConnectionStats:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     time: float  # unix time
     kind: str  # connect, close, reset, error, limits, profile, phase
@@ -113,7 +113,7 @@ class Event:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EngineStats:
     time: float  # unix time of the snapshot
     uptime: float
