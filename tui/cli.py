@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
         "--profile", metavar="NAME|PATH", help="start from a saved profile; limit flags override it"
     )
     group.add_argument("--profiles-dir", metavar="DIR", help="look for profiles here first")
-    run.set_defaults(func=cmd_run, _parser=run)
+    run.set_defaults(func=cmd_run, _parser=run, stats_interval="1s")
 
     attach = subparsers.add_parser(
         "attach",

@@ -48,28 +48,41 @@ class HeaderBar(Static):
         if snapshot is not None:
             self._snapshot = snapshot
         snap = self._snapshot
-        text = Text()
-        text.append("shaper ", style="bold")
+        left = Text()
+        left.append("shaper ", style="bold")
         routes = [route_text(r) for r in self.routes]
         if routes:
-            text.append(routes[0], style="bold cyan")
+            left.append(routes[0], style="bold cyan")
             if len(routes) > 1:
-                text.append(f" +{len(routes) - 1}", style="cyan")
+                left.append(f" +{len(routes) - 1}", style="cyan")
         if snap is not None:
-            text.append("  profile ", style="dim")
-            text.append(snap.profile or "none", style="bold")
+            left.append("  profile ", style="dim")
+            left.append(snap.profile or "none", style="bold")
             phase = scenario_text(snap.scenario)
             if phase:
-                text.append(f" [{phase}]", style="italic")
-            text.append(f"  conn {snap.connections_open}", style="")
-            text.append(f"/{snap.connections_total}", style="dim")
+                left.append(f" [{phase}]", style="italic")
+        # The right part (connections, state, units) always stays visible.
+        right = Text()
+        if snap is not None:
+            right.append(f"conn {snap.connections_open}")
+            right.append(f"/{snap.connections_total}", style="dim")
         state_style = {
             "live": "bold green", "frozen": "bold reverse yellow",
             "disconnected": "bold reverse red", "connecting": "yellow",
         }.get(self.engine_state, "")
         label = {"live": "● live", "frozen": " FROZEN ", "disconnected": " DISCONNECTED ",
                  "connecting": "connecting…"}.get(self.engine_state, self.engine_state)
-        text.append("  ")
-        text.append(label, style=state_style)
-        text.append("  bit/s" if self.bits else "  B/s", style="dim")
+        right.append("  ")
+        right.append(label, style=state_style)
+        right.append("  bit/s" if self.bits else "  B/s", style="dim")
+        width = self.content_size.width or 78
+        room = width - right.cell_len - 1
+        if left.cell_len > room:
+            left.truncate(max(room, 0), overflow="ellipsis")
+        text = left
+        text.append(" " * max(width - left.cell_len - right.cell_len, 1))
+        text.append_text(right)
         self.update(text)
+
+    def on_resize(self) -> None:
+        self.show()

@@ -62,8 +62,9 @@ class PipeDiagram(Widget):
         return [
             (f"{source} rx", s.source_kernel_rx, s.source_rcvbuf,
              fmt.short_size(s.source_kernel_rx)),
-            ("queue", s.queue, s.queue_capacity,
-             f"{fmt.short_size(s.queue)}/{fmt.short_size(s.queue_capacity)}"),
+            # with no connection open, show the configured size of each queue
+            ("queue", s.queue, s.queue_capacity or limits.buffer,
+             f"{fmt.short_size(s.queue)}/{fmt.short_size(s.queue_capacity or limits.buffer)}"),
             ("wire", s.wire, wire_capacity, fmt.short_size(s.wire)),
             (f"{sink} buf", s.sink_buffer, sink_capacity, fmt.short_size(s.sink_buffer)),
             (f"{sink} tx", s.sink_kernel_tx, s.sink_sndbuf, fmt.short_size(s.sink_kernel_tx)),
