@@ -10,6 +10,7 @@ moves bytes and flips flow control.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 
 from shaper import stats
@@ -27,6 +28,20 @@ EARLY_S = 0.0003
 # means the sink will report when it drains.
 WRITE_HIGH = 64 * 1024
 
+_per_thread = threading.local()
+
+
+def _read_view() -> memoryview:
+    """The read buffer, one per thread (per event loop), shared by every pipe on it.
+
+    asyncio calls get_buffer(), recv_into() and buffer_updated() back to back,
+    and buffer_updated copies the bytes out at once, so sharing is safe; one
+    buffer per pipe cost 512 KiB of memory per connection."""
+    view = getattr(_per_thread, "view", None)
+    if view is None:
+        view = _per_thread.view = memoryview(bytearray(READ_SIZE))
+    return view
+
 
 class Pipe:
     def __init__(
@@ -42,8 +57,7 @@ class Pipe:
         self.source: asyncio.Transport | None = None
         self.sink: asyncio.Transport | None = None
         self._on_finished = on_finished
-        self._buffer = bytearray(READ_SIZE)
-        self._view = memoryview(self._buffer)
+        self._view = _read_view()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self.reading = True  # False while reading from the source is paused
