@@ -74,22 +74,31 @@ class ShaperApp(App):
     def dashboard_ready(self) -> None:
         """Called by the dashboard once its widgets exist: start following the engine."""
         self.dashboard.set_selected(*self.selected)
+        self.dashboard.query_one(HeaderBar).source_text = self.source.description
         self._follow_engine()
 
     @work(exclusive=True, group="source")
     async def _follow_engine(self) -> None:
+        try:
+            await self._follow()
+        finally:
+            await self.source.close()
+
+    async def _follow(self) -> None:
+        """Connect, follow the snapshots, and reconnect whenever the engine goes away."""
         delay = 0.5
         while True:
             try:
                 self.status = await self.source.open()
             except Exception as exc:  # unreachable engine: show it and retry
-                self._set_engine_state("disconnected", f"cannot reach engine: {exc}")
+                self._set_engine_state("disconnected", f"cannot reach the engine: {exc}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.5
-            header = self.dashboard.query_one(HeaderBar)
-            header.routes = list(self.status.get("routes") or [])
+            if not self._live():
+                return
+            self.dashboard.query_one(HeaderBar).routes = list(self.status.get("routes") or [])
             if self.status.get("limits"):
                 self._take_limits(self.status["limits"])
             self._set_engine_state("frozen" if self.frozen else "live")

@@ -94,14 +94,21 @@ class ControlSource(DataSource):
     async def open(self) -> dict[str, Any]:
         from shaper.client import ControlClient
 
-        self._client = ControlClient(self.url, token=self.token)
-        await self._client.__aenter__()
-        return await self._call(self._client.status())
+        if self._client is None:  # kept across failed attempts, released by close()
+            self._client = ControlClient(self.url, token=self.token)
+            await self._client.__aenter__()
+        return await self._call(self.client.status())
 
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
             await client.__aexit__(None, None, None)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            raise SourceError(f"not connected to the engine at {self.url}")
+        return self._client
 
     async def _call(self, awaitable: Any) -> Any:
         from shaper.client import ControlError
@@ -114,32 +121,32 @@ class ControlSource(DataSource):
             raise SourceError(f"engine unreachable at {self.url}: {exc}") from None
 
     async def snapshots(self, interval: float = 0.1) -> AsyncIterator[EngineStats]:
-        async for snapshot in self._client.stream(interval=interval, connections=False):
+        async for snapshot in self.client.stream(interval=interval, connections=False):
             yield snapshot
 
     async def connections(self) -> list[ConnectionStats]:
-        return list(await self._call(self._client.connections()))
+        return list(await self._call(self.client.connections()))
 
     async def patch_limits(self, changes: dict[str, Any]) -> Limits:
-        return await self._call(self._client.patch_limits(changes))
+        return await self._call(self.client.patch_limits(changes))
 
     async def close_connection(self, conn_id: int, mode: str = "close") -> None:
-        await self._call(self._client.close_connection(conn_id, mode=mode))
+        await self._call(self.client.close_connection(conn_id, mode=mode))
 
     async def connection_limits(self, conn_id: int) -> Limits:
-        return await self._call(self._client.connection_limits(conn_id))
+        return await self._call(self.client.connection_limits(conn_id))
 
     async def patch_connection_limits(self, conn_id: int, changes: dict[str, Any]) -> Limits:
-        return await self._call(self._client.patch_connection_limits(conn_id, changes))
+        return await self._call(self.client.patch_connection_limits(conn_id, changes))
 
     async def clear_connection_limits(self, conn_id: int) -> None:
-        await self._call(self._client.clear_connection_limits(conn_id))
+        await self._call(self.client.clear_connection_limits(conn_id))
 
     async def profiles(self) -> list[dict[str, Any]]:
-        return list(await self._call(self._client.profiles()))
+        return list(await self._call(self.client.profiles()))
 
     async def apply_profile(self, name: str) -> dict[str, Any]:
-        return await self._call(self._client.apply_profile(name=name))
+        return await self._call(self.client.apply_profile(name=name))
 
 
 class FixedSource(DataSource):

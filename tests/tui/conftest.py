@@ -19,3 +19,13 @@ async def env(tmp_path, monkeypatch) -> AsyncIterator[EngineEnv]:
     )
     async with engine_env(DEFAULT_LIMITS, profiles_dir=profiles) as environment:
         yield environment
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -254,3 +254,31 @@ async def test_connection_gets_its_own_limits(env: EngineEnv):
         )
         await wait_until(lambda: "977 KiB/s" in str(panel.border_subtitle), pilot=pilot,
                          what="engine rate shown again")
+
+
+async def test_unreachable_engine_is_shown_and_keys_do_not_crash(unused_port):
+    app = ShaperApp(ControlSource(f"http://127.0.0.1:{unused_port}"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.engine_state == "disconnected", pilot=pilot,
+                         what="disconnected state")
+        assert "DISCONNECTED" in str(app.screen.query_one("#header").render())
+        await pilot.press("minus", "d", "k")
+        await pilot.pause(0.2)
+        assert app.engine_state == "disconnected"
+        assert app.is_running
+
+
+async def test_display_follows_an_engine_that_comes_back(env: EngineEnv):
+    """The display reconnects on its own when the control API comes back."""
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await env.stop_control()
+        await wait_until(lambda: app.engine_state == "disconnected", pilot=pilot,
+                         what="stream lost")
+        received = app.snapshots_received
+        await env.start_control()
+        await wait_until(
+            lambda: app.engine_state == "live" and app.snapshots_received > received,
+            pilot=pilot, what="reconnected",
+        )

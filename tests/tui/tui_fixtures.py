@@ -40,6 +40,8 @@ async def flood_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 class EngineEnv:
     engine: Engine
     url: str
+    runner: Any = None
+    profiles_dir: Any = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
@@ -58,6 +60,16 @@ class EngineEnv:
             self.tasks.append(asyncio.create_task(consume()))
         await wait_until(lambda: set(self.engine.connections) - before, what="connection")
         return writer
+
+    async def stop_control(self) -> None:
+        runner, self.runner = self.runner, None
+        await runner.cleanup()
+
+    async def start_control(self) -> None:
+        port = int(self.url.rsplit(":", 1)[1])
+        self.runner, _ = await start_control(
+            self.engine, "127.0.0.1", port, profiles_dir=self.profiles_dir
+        )
 
 
 async def wait_until(
@@ -86,7 +98,7 @@ async def engine_env(limits: Limits | None = None, profiles_dir: Any = None
     engine = Engine([Route(("127.0.0.1", 0), upstream)], limits=limits or Limits())
     await engine.start()
     runner, (host, port) = await start_control(engine, "127.0.0.1", 0, profiles_dir=profiles_dir)
-    env = EngineEnv(engine, f"http://{host}:{port}")
+    env = EngineEnv(engine, f"http://{host}:{port}", runner, profiles_dir)
     try:
         yield env
     finally:
@@ -94,7 +106,8 @@ async def engine_env(limits: Limits | None = None, profiles_dir: Any = None
             task.cancel()
         for writer in env.writers:
             writer.close()
-        await runner.cleanup()
+        if env.runner is not None:
+            await env.runner.cleanup()
         await engine.stop()
         server.close()
         with contextlib.suppress(Exception):

@@ -40,6 +40,7 @@ class HeaderBar(Static):
     def __init__(self, **kwargs):
         super().__init__("", **kwargs)
         self.routes: list[Any] = []
+        self.source_text = ""
         self.engine_state = "connecting"
         self.bits = False
         self._snapshot: EngineStats | None = None
@@ -55,6 +56,8 @@ class HeaderBar(Static):
             left.append(routes[0], style="bold cyan")
             if len(routes) > 1:
                 left.append(f" +{len(routes) - 1}", style="cyan")
+        elif self.source_text:
+            left.append(self.source_text, style="cyan")
         if snap is not None:
             left.append("  profile ", style="dim")
             left.append(snap.profile or "none", style="bold")
