@@ -17,6 +17,7 @@ from collections.abc import Callable
 from shaper import sockinfo, stats
 from shaper.limits import Limits
 from shaper.pipe import Pipe
+from shaper.timers import LoopTimers, TimerFdTimers
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
 
@@ -74,6 +75,7 @@ class Connection:
         route: str,
         limits: Limits,
         loop: asyncio.AbstractEventLoop,
+        timers: TimerFdTimers | LoopTimers,
         record: Callable[[str, str, int | None], None],
         on_closed: Callable[[Connection], None],
     ):
@@ -89,8 +91,8 @@ class Connection:
         self._on_closed = on_closed
         self.client = Leg(self, "client")
         self.server = Leg(self, "server")
-        self.upstream = Pipe("upstream", limits.upstream, loop, self._pipe_finished)
-        self.downstream = Pipe("downstream", limits.downstream, loop, self._pipe_finished)
+        self.upstream = Pipe("upstream", limits.upstream, loop, timers, self._pipe_finished)
+        self.downstream = Pipe("downstream", limits.downstream, loop, timers, self._pipe_finished)
         self.client.source_of = self.upstream
         self.client.sink_of = self.downstream
         self.server.source_of = self.downstream

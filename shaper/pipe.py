@@ -16,13 +16,12 @@ from collections.abc import Callable
 from shaper import stats
 from shaper.limits import DirectionLimits
 from shaper.shaping.model import PipeModel
+from shaper.timers import LoopTimers, Timer, TimerFdTimers
 
 READ_SIZE = 256 * 1024  # large reads are what makes an asyncio relay fast
-# Release everything due within this window in one go: fewer timer wake-ups,
-# and the loop's own lateness (p50 ~0.6 ms here) is larger anyway.
-TOLERANCE_US = 300.0
-# Arm timers this much early; the default loop fires late more than early.
-EARLY_S = 0.0003
+# Release everything due within this window in one go: fewer wake-ups for
+# bytes that are due a few microseconds apart.
+TOLERANCE_US = 50.0
 # The sink transport's own write buffer is user space too, so the queue bound
 # covers it; its pause mark stays below the bound so a full bound always
 # means the sink will report when it drains.
@@ -49,16 +48,18 @@ class Pipe:
         direction: str,
         limits: DirectionLimits,
         loop: asyncio.AbstractEventLoop,
+        timers: TimerFdTimers | LoopTimers,
         on_finished: Callable[[Pipe], None],
     ):
         self.direction = direction
         self.loop = loop
+        self.timers = timers
         self.model = PipeModel(limits, self._now())
         self.source: asyncio.Transport | None = None
         self.sink: asyncio.Transport | None = None
         self._on_finished = on_finished
         self._view = _read_view()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | Timer | None = None
         self._timer_at = 0.0
         self.reading = True  # False while reading from the source is paused
         self.sink_blocked = False
@@ -182,13 +183,13 @@ class Pipe:
     def _arm(self, deadline_us: float | None) -> None:
         if deadline_us is None:
             return
-        when = deadline_us / 1_000_000 - EARLY_S
+        when = deadline_us / 1_000_000 - self.timers.early
         if self._timer is not None:
             if self._timer_at <= when:
                 return  # an earlier (or same) wake-up is already armed
             self._timer.cancel()
         self._timer_at = when
-        self._timer = self.loop.call_at(when, self._fire)
+        self._timer = self.timers.call_at(when, self._fire)
 
     def _fire(self) -> None:
         self._timer = None

@@ -12,6 +12,7 @@ from typing import Any
 from shaper import sockinfo, stats
 from shaper.connection import Connection, format_address
 from shaper.limits import DIRECTIONS, Limits
+from shaper.timers import LoopTimers, TimerFdTimers, make_timers
 
 EVENTS_KEPT = 200
 
@@ -56,11 +57,13 @@ class Engine:
         self._next_id = 1
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._timers: TimerFdTimers | LoopTimers | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._timers = make_timers(self._loop)
         self.started_at = time.time()
         try:
             for route in self.routes:
@@ -107,6 +110,9 @@ class Engine:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.sleep(0)
+        if self._timers is not None:
+            self._timers.close()
+            self._timers = None
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -123,7 +129,9 @@ class Engine:
         self.totals["connections_total"] += 1
         # Name the route by its bound address: a listen port of 0 says nothing.
         name = route.describe(self._bound[index])
-        conn = Connection(conn_id, name, self.limits, self._loop, self.record, self._closed)
+        conn = Connection(
+            conn_id, name, self.limits, self._loop, self._timers, self.record, self._closed
+        )
         self.connections[conn_id] = conn
         task = self._loop.create_task(self._dial(conn, route))
         self._tasks.add(task)

@@ -15,9 +15,12 @@ from shaper.shaping.queue import ByteQueue
 
 # A slice is the unit the link serializes. Its size follows the rate so that
 # a slice takes about SLICE_TIME on the link: small enough that a slow stream
-# stays smooth, large enough that a fast one does not drown in timers.
+# stays smooth, large enough that a fast one does not drown in timers. Never
+# less than one TCP segment (a real slow link sends whole packets too), which
+# keeps a thousand slow connections from needing a quarter million timers a
+# second. A chunk smaller than a slice (an interactive message) goes alone.
 SLICE_TIME_US = 4000
-MIN_SLICE = 64
+MIN_SLICE = 1448
 MAX_SLICE = 128 * 1024
 UNLIMITED_SLICE = 1024 * 1024
 

@@ -1,0 +1,164 @@
+"""Timers for the pipes, precise to tens of microseconds.
+
+asyncio's own timers wake the loop through epoll_wait, whose timeout is in
+whole milliseconds rounded up: a timer fires 0-1 ms late, 0.5 ms on average,
+which alone would double the error budget of a 1 ms latency. On Linux a
+timerfd armed at the absolute deadline wakes the loop within microseconds, so
+the pipes schedule through one timerfd per engine and a heap of deadlines.
+Elsewhere the loop's call_at serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import heapq
+import itertools
+import os
+import sys
+from collections.abc import Callable
+
+CLOCK_MONOTONIC = 1  # the clock behind loop.time() (time.monotonic)
+TFD_NONBLOCK = 0o4000
+TFD_CLOEXEC = 0o2000000
+TFD_TIMER_ABSTIME = 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc.timerfd_create.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.timerfd_settime.argtypes = [
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(_Itimerspec),
+            ctypes.c_void_p,
+        ]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+class Timer:
+    """A scheduled callback; `cancel()` makes it a no-op."""
+
+    __slots__ = ("when", "callback", "cancelled")
+
+    def __init__(self, when: float, callback: Callable[[], None]):
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class LoopTimers:
+    """Fallback: the event loop's own timers."""
+
+    # Fire this much before the deadline: epoll rounds the wait up to a whole
+    # millisecond, so this centres the error instead of making it all late.
+    early = 0.0005
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return self.loop.call_at(when, callback)
+
+    def close(self) -> None:
+        pass
+
+
+class TimerFdTimers:
+    """A heap of deadlines behind one timerfd watched by the loop."""
+
+    early = 0.0
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, libc: ctypes.CDLL):
+        self.loop = loop
+        self._libc = libc
+        fd = libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create failed")
+        self._fd = fd
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()
+        self._armed_at: float | None = None
+        self._spec = _Itimerspec()
+        loop.add_reader(fd, self._expired)
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(when, callback)
+        heapq.heappush(self._heap, (when, next(self._order), timer))
+        if self._armed_at is None or when < self._armed_at:
+            self._arm(when)
+        return timer
+
+    def _arm(self, when: float) -> None:
+        self._armed_at = when
+        # A deadline already past (or zero) would disarm the timerfd: keep it positive.
+        seconds = int(when)
+        nanos = int((when - seconds) * 1e9)
+        if seconds <= 0 and nanos <= 0:
+            nanos = 1
+        self._spec.it_value.tv_sec = seconds
+        self._spec.it_value.tv_nsec = nanos
+        self._libc.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None)
+
+    def _expired(self) -> None:
+        try:
+            os.read(self._fd, 8)
+        except BlockingIOError:
+            pass
+        self._armed_at = None
+        heap = self._heap
+        now = self.loop.time()
+        while heap and heap[0][0] <= now:
+            _, _, timer = heapq.heappop(heap)
+            if not timer.cancelled:
+                try:
+                    timer.callback()
+                except Exception as exc:  # one pipe's failure must not stop the others
+                    self.loop.call_exception_handler(
+                        {"message": "pipe timer failed", "exception": exc}
+                    )
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        if heap:
+            self._arm(heap[0][0])
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            self._heap.clear()
+
+
+PR_SET_TIMERSLACK = 29
+
+
+def make_timers(loop: asyncio.AbstractEventLoop) -> TimerFdTimers | LoopTimers:
+    libc = _libc()
+    if libc is not None:
+        # The kernel may defer a sleeping process's timers by its timer slack
+        # (50 us by default) to batch wake-ups; a latency emulator wants none.
+        libc.prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(1), 0, 0, 0)
+    if libc is not None and os.environ.get("SHAPER_LOOP_TIMERS") != "1":
+        try:
+            return TimerFdTimers(loop, libc)
+        except (OSError, NotImplementedError):
+            pass
+    return LoopTimers(loop)
