@@ -1,9 +1,9 @@
 """The in-process Python API: start a shaped proxy inside a test suite or a script.
 
-    async with shaper.open_proxy(upstream=("127.0.0.1", 5432), rate="2Mbit") as proxy:
-        connect_to(proxy.host, proxy.port)
-        proxy.set_limits(downstream={"latency": "100ms"})
-        print(proxy.stats().downstream.queue)
+async with shaper.open_proxy(upstream=("127.0.0.1", 5432), rate="2Mbit") as proxy:
+    connect_to(proxy.host, proxy.port)
+    proxy.set_limits(downstream={"latency": "100ms"})
+    print(proxy.stats().downstream.queue)
 """
 
 from __future__ import annotations

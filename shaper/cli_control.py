@@ -28,11 +28,15 @@ EXIT_USAGE = 2  # bad input (the server answered 400/404)
 def _control_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("control")
     group.add_argument(
-        "--control", metavar="URL", default=None,
+        "--control",
+        metavar="URL",
+        default=None,
         help=f"the engine's control API (default ${CONTROL_ENV} or http://127.0.0.1:8475)",
     )
     group.add_argument(
-        "--control-token", metavar="TOKEN", default=None,
+        "--control-token",
+        metavar="TOKEN",
+        default=None,
         help=f"bearer token, if the engine requires one (default ${TOKEN_ENV})",
     )
 
@@ -47,12 +51,15 @@ def register(subparsers: Any) -> None:
     )
     _control_flags(limits)
     limits.add_argument(
-        "--connection", type=int, metavar="ID",
+        "--connection",
+        type=int,
+        metavar="ID",
         help="act on one connection's limits instead of the engine-wide ones "
         "(changing them gives the connection its own override)",
     )
     limits.add_argument(
-        "--clear", action="store_true",
+        "--clear",
+        action="store_true",
         help="with --connection: drop its override so it follows the engine-wide limits",
     )
     limits.add_argument("--json", action="store_true", help="print JSON")
@@ -67,9 +74,7 @@ def register(subparsers: Any) -> None:
     )
     _control_flags(stats)
     stats.add_argument("--json", action="store_true", help="print the snapshot as JSON")
-    stats.add_argument(
-        "--connections", action="store_true", help="add every open connection"
-    )
+    stats.add_argument("--connections", action="store_true", help="add every open connection")
     stats.set_defaults(func=cmd_stats, _parser=stats)
 
 
@@ -81,8 +86,7 @@ def _report(command: str, exc: ControlError) -> int:
     print(f"shaper {command}: error: {exc.message}", file=sys.stderr)
     if exc.status == 0:
         print(
-            "  is an engine running with --control? "
-            "(shaper serve --control 127.0.0.1:8475 ...)",
+            "  is an engine running with --control? (shaper serve --control 127.0.0.1:8475 ...)",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -106,7 +110,8 @@ def cmd_limits(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(json.dumps(limits.to_dict(), indent=2))
     else:
         title = (
-            f"connection {args.connection} limits" if args.connection is not None
+            f"connection {args.connection} limits"
+            if args.connection is not None
             else "engine limits"
         )
         print(format_limits(limits, title=title, changed=changes))
@@ -173,8 +178,16 @@ def _size(value: int | None) -> str:
 
 
 _COLUMNS = (
-    ("direction", 10), ("state", 13), ("in", 10), ("out", 10), ("rate in", 12),
-    ("rate out", 12), ("queue", 20), ("wire", 10), ("sink buf", 10), ("kernel rx", 10),
+    ("direction", 10),
+    ("state", 13),
+    ("in", 10),
+    ("out", 10),
+    ("rate in", 12),
+    ("rate out", 12),
+    ("queue", 20),
+    ("wire", 10),
+    ("sink buf", 10),
+    ("kernel rx", 10),
     ("kernel tx", 10),
 )
 

@@ -53,9 +53,7 @@ def register(subparsers: Any) -> None:
     fmt.add_argument("--json", action="store_true", help="print the profile as JSON")
     p_show.set_defaults(func=cmd_show)
 
-    p_validate = verbs.add_parser(
-        "validate", help="check profile files; exit 2 if any is invalid"
-    )
+    p_validate = verbs.add_parser("validate", help="check profile files; exit 2 if any is invalid")
     common(p_validate)
     p_validate.add_argument("files", nargs="+", metavar="FILE|NAME")
     p_validate.set_defaults(func=cmd_validate)
@@ -68,14 +66,19 @@ def register(subparsers: Any) -> None:
     )
     p_save.add_argument("name", metavar="NAME")
     p_save.add_argument(
-        "--control", metavar="URL", default=None,
+        "--control",
+        metavar="URL",
+        default=None,
         help="control API of the engine (default: $SHAPER_CONTROL or http://127.0.0.1:8475)",
     )
     p_save.add_argument("--token", default=None, help="control API token")
     p_save.add_argument("--description", default="", help="one line saying what this profile is")
     p_save.add_argument("--force", action="store_true", help="overwrite an existing profile")
     p_save.add_argument(
-        "--dir", dest="directory", metavar="DIR", default=None,
+        "--dir",
+        dest="directory",
+        metavar="DIR",
+        default=None,
         help="write here instead of the user's directory",
     )
     p_save.set_defaults(func=cmd_save)
@@ -216,13 +219,16 @@ def cmd_save(args: argparse.Namespace) -> int:
         print(f"shaper: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except LimitError as exc:
-        print(f"shaper: error: the engine sent limits that do not validate: {exc}",
-              file=sys.stderr)
+        print(f"shaper: error: the engine sent limits that do not validate: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
         path = save_profile(
-            args.name, limits, description=args.description, force=args.force,
-            directory=args.directory, source=f"saved from the engine at {url}",
+            args.name,
+            limits,
+            description=args.description,
+            force=args.force,
+            directory=args.directory,
+            source=f"saved from the engine at {url}",
         )
     except ProfileError as exc:
         return _error(str(exc))
@@ -262,9 +268,12 @@ async def _fetch_limits_http(url: str, token: str | None) -> Limits:  # pragma: 
         url = "http://" + url
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        async with aiohttp.ClientSession(headers=headers) as session, session.get(
-            url.rstrip("/") + "/v1/limits", timeout=aiohttp.ClientTimeout(total=5)
-        ) as response:
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.get(
+                url.rstrip("/") + "/v1/limits", timeout=aiohttp.ClientTimeout(total=5)
+            ) as response,
+        ):
             if response.status != 200:
                 raise _Unreachable(f"cannot read limits from {url}: HTTP {response.status}")
             return Limits.from_dict(await response.json())

@@ -87,7 +87,10 @@ class ControlClient:
             self._session = None
 
     async def _request(
-        self, method: str, path: str, params: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
         body: Any = None,
     ) -> Any:
         session = self._ensure_session()
@@ -97,7 +100,9 @@ class ControlClient:
             kwargs["headers"] = {"Content-Type": "application/json"}
         try:
             async with session.request(
-                method, self.url + path, timeout=aiohttp.ClientTimeout(total=self.timeout),
+                method,
+                self.url + path,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
                 **kwargs,
             ) as response:
                 text = await response.text()
@@ -112,8 +117,7 @@ class ControlClient:
             ) from None
         except TimeoutError:
             raise ControlError(
-                0, f"the shaper control API at {self.url} did not answer within "
-                f"{self.timeout:g}s"
+                0, f"the shaper control API at {self.url} did not answer within {self.timeout:g}s"
             ) from None
 
     # -- engine ---------------------------------------------------------------
@@ -174,9 +178,7 @@ class ControlClient:
         return Limits.from_dict(data)
 
     async def patch_connection_limits(self, conn_id: int, changes: dict[str, Any]) -> Limits:
-        data = await self._request(
-            "PATCH", f"/v1/connections/{int(conn_id)}/limits", body=changes
-        )
+        data = await self._request("PATCH", f"/v1/connections/{int(conn_id)}/limits", body=changes)
         return Limits.from_dict(data)
 
     async def clear_connection_limits(self, conn_id: int) -> Limits:

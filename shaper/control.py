@@ -99,7 +99,7 @@ def parse_control_address(text: str) -> tuple[str, int]:
     """'127.0.0.1:8475', '[::1]:8475', 'localhost:0' or ':8475' (loopback) -> (host, port)."""
     raw = text.strip()
     if raw.startswith("http://"):
-        raw = raw[len("http://"):].rstrip("/")
+        raw = raw[len("http://") :].rstrip("/")
     if raw.startswith("["):
         host, sep, port_text = raw[1:].partition("]:")
     else:
@@ -142,9 +142,7 @@ def _query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
     for key in request.query:
         if key not in allowed:
             accepted = ", ".join(allowed) if allowed else "no query parameters"
-            raise ApiError(
-                400, f"{key}: unknown query parameter; accepted: {accepted}", field=key
-            )
+            raise ApiError(400, f"{key}: unknown query parameter; accepted: {accepted}", field=key)
     return {k: request.query[k] for k in allowed if k in request.query}
 
 
@@ -201,7 +199,7 @@ async def _limit_changes(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(
             400,
-            f"body: expected a JSON object such as {{\"downstream\": {{\"rate\": \"2Mbit\"}}}}, "
+            f'body: expected a JSON object such as {{"downstream": {{"rate": "2Mbit"}}}}, '
             f"got {type(body).__name__}",
             field="body",
         )
@@ -353,9 +351,7 @@ async def delete_connection(request: web.Request) -> web.Response:
     query = _query(request, ("mode",))
     mode = query.get("mode", "close")
     if mode not in CLOSE_MODES:
-        raise ApiError(
-            400, f"mode: invalid value {mode!r}: expected close or reset", field="mode"
-        )
+        raise ApiError(400, f"mode: invalid value {mode!r}: expected close or reset", field="mode")
     conn_id = _connection_id(request)
     engine = request.app[ENGINE_KEY]
     state = getattr(engine.connections[conn_id], "state", None)
@@ -432,7 +428,9 @@ async def get_profiles(request: web.Request) -> web.Response:
     return _json(
         [
             {
-                "name": i.name, "description": i.description, "origin": i.origin,
+                "name": i.name,
+                "description": i.description,
+                "origin": i.origin,
                 **({"error": i.error} if getattr(i, "error", None) else {}),
             }
             for i in infos
@@ -465,9 +463,7 @@ async def post_profile(request: web.Request) -> web.Response:
         )
     for key in body:
         if key not in ("name", "profile"):
-            raise ApiError(
-                400, f"{key}: unknown field; expected 'name' or 'profile'", field=key
-            )
+            raise ApiError(400, f"{key}: unknown field; expected 'name' or 'profile'", field=key)
     if ("name" in body) == ("profile" in body):
         raise ApiError(
             400,

@@ -102,8 +102,11 @@ class ParentWatch:
     """Checks every `interval` seconds that the parent process is still the same one."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, parent_pid: int,
-        on_parent_exit: Callable[[], Any], interval: float,
+        self,
+        loop: asyncio.AbstractEventLoop,
+        parent_pid: int,
+        on_parent_exit: Callable[[], Any],
+        interval: float,
     ):
         self.loop = loop
         self.parent_pid = parent_pid
@@ -209,9 +212,16 @@ class EngineProcess:
         self.serve_args = list(serve_args)
         self.control = control
         self.token = token
-        self.command = list(command) if command is not None else [
-            sys.executable, "-m", "shaper", "serve",
-        ]
+        self.command = (
+            list(command)
+            if command is not None
+            else [
+                sys.executable,
+                "-m",
+                "shaper",
+                "serve",
+            ]
+        )
         self.env = env
         self.cwd = cwd
         self.startup_timeout = startup_timeout
@@ -244,8 +254,14 @@ class EngineProcess:
         return self.process.poll() if self.process else None
 
     def argv(self, ready_fd: int) -> list[str]:
-        args = [*self.command, *self.serve_args, "--control", self.control,
-                "--ready-fd", str(ready_fd)]
+        args = [
+            *self.command,
+            *self.serve_args,
+            "--control",
+            self.control,
+            "--ready-fd",
+            str(ready_fd),
+        ]
         if self.token:
             args += ["--control-token", self.token]
         return args
@@ -275,7 +291,8 @@ class EngineProcess:
                 cwd=self.cwd,
                 start_new_session=True,  # a terminal's Ctrl-C goes to the parent, not here
                 preexec_fn=_preexec_parent_death
-                if self.parent_death_signal and sys.platform.startswith("linux") else None,
+                if self.parent_death_signal and sys.platform.startswith("linux")
+                else None,
             )
         except BaseException:
             os.close(read_fd)

@@ -86,7 +86,8 @@ class DirectionLimits:
             )
         if self.sockbuf is not None and not (1024 <= self.sockbuf <= 256 * 1024**2):
             raise LimitError(
-                prefix + "sockbuf", units.format_size(self.sockbuf),
+                prefix + "sockbuf",
+                units.format_size(self.sockbuf),
                 "'default' or a size from 1KiB to 256MiB",
             )
         if self.jitter > 0 and self.jitter > 60_000_000:
@@ -169,7 +170,9 @@ class Limits:
                 close = difflib.get_close_matches(str(key), DIRECTIONS, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise LimitError(
-                    path, value, "upstream or downstream",
+                    path,
+                    value,
+                    "upstream or downstream",
                     message=f"{path}: unknown direction {key!r}{hint}; "
                     "expected upstream or downstream",
                 )

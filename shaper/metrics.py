@@ -28,10 +28,16 @@ _DIRECTION_GAUGES = (
     ("shaper_queue_capacity_bytes", "queue_capacity", "Capacity of the bounded queues"),
     ("shaper_wire_bytes", "wire", "Bytes past the link, waiting out their latency"),
     ("shaper_sink_buffer_bytes", "sink_buffer", "Bytes in the sink's user-space write buffer"),
-    ("shaper_source_kernel_rx_bytes", "source_kernel_rx", "Unread bytes in the source "
-     "socket's kernel receive queue"),
-    ("shaper_sink_kernel_tx_bytes", "sink_kernel_tx", "Unsent or unacked bytes in the sink "
-     "socket's kernel send queue"),
+    (
+        "shaper_source_kernel_rx_bytes",
+        "source_kernel_rx",
+        "Unread bytes in the source socket's kernel receive queue",
+    ),
+    (
+        "shaper_sink_kernel_tx_bytes",
+        "sink_kernel_tx",
+        "Unsent or unacked bytes in the sink socket's kernel send queue",
+    ),
 )
 
 
@@ -58,7 +64,11 @@ class Exposition:
         self._families: dict[str, tuple[str, str, list[str]]] = {}
 
     def add(
-        self, name: str, kind: str, help_text: str, value: float | int | None,
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        value: float | int | None,
         labels: dict[str, str] | None = None,
     ) -> None:
         family = self._families.setdefault(name, (kind, help_text, []))
@@ -103,13 +113,20 @@ class MetricsCollector:
             except TypeError:
                 pass
         return self.render_snapshot(
-            stats, routes, totals=getattr(engine, "totals", None), version=version(),
+            stats,
+            routes,
+            totals=getattr(engine, "totals", None),
+            version=version(),
             route_labels=labels,
         )
 
     def render_snapshot(
-        self, stats: Any, routes: list[str], totals: dict[str, int] | None = None,
-        version: str = "", route_labels: dict[str, str] | None = None,
+        self,
+        stats: Any,
+        routes: list[str],
+        totals: dict[str, int] | None = None,
+        version: str = "",
+        route_labels: dict[str, str] | None = None,
     ) -> str:
         """Render one snapshot. `route_labels` maps a connection's route name to its label."""
         connections = list(stats.connections or ())
@@ -134,7 +151,9 @@ class MetricsCollector:
         ex.add("shaper_info", "gauge", "Engine version", 1, {"version": version})
         ex.add("shaper_uptime_seconds", "gauge", "Seconds since the engine started", stats.uptime)
         ex.add(
-            "shaper_connections_total", "counter", "Connections accepted since start",
+            "shaper_connections_total",
+            "counter",
+            "Connections accepted since start",
             stats.connections_total,
         )
         ex.add("shaper_resets_total", "counter", "Connections reset", stats.resets)
@@ -145,9 +164,11 @@ class MetricsCollector:
                 if value is not None:  # closed connections, plus what the open ones moved
                     value += sum(getattr(c, direction).bytes_out for c in connections)
                 ex.add(
-                    "shaper_engine_bytes_total", "counter",
+                    "shaper_engine_bytes_total",
+                    "counter",
                     "Bytes delivered in each direction, all routes, since start",
-                    value, {"direction": direction},
+                    value,
+                    {"direction": direction},
                 )
 
         by_route: dict[str, list[Any]] = {name: [] for name in route_names}
@@ -158,12 +179,17 @@ class MetricsCollector:
             conns = by_route[route_name]
             route = route_labels.get(route_name, route_name)
             ex.add(
-                "shaper_connections_open", "gauge", "Open connections", len(conns),
+                "shaper_connections_open",
+                "gauge",
+                "Open connections",
+                len(conns),
                 {"route": route},
             )
             ex.add(
-                "shaper_route_connections_seen_total", "counter",
-                "Connections of this route seen open by a scrape", self._connections[route_name],
+                "shaper_route_connections_seen_total",
+                "counter",
+                "Connections of this route seen open by a scrape",
+                self._connections[route_name],
                 {"route": route},
             )
             for direction in DIRECTIONS:
@@ -185,9 +211,11 @@ class MetricsCollector:
                     states[p.state] += 1
                 for state, count in sorted(states.items()):
                     ex.add(
-                        "shaper_directions", "gauge",
+                        "shaper_directions",
+                        "gauge",
                         "Open connection directions in each state",
-                        count, {**labels, "state": state},
+                        count,
+                        {**labels, "state": state},
                     )
         limits = stats.limits or {}
         for direction in DIRECTIONS:
@@ -207,23 +235,38 @@ class MetricsCollector:
         except units.UnitError:
             return
         ex.add(
-            "shaper_limit_rate_bits_per_second", "gauge",
-            "Engine-wide rate limit, bits per second (0 = unlimited)", rate, labels,
+            "shaper_limit_rate_bits_per_second",
+            "gauge",
+            "Engine-wide rate limit, bits per second (0 = unlimited)",
+            rate,
+            labels,
         )
         ex.add(
-            "shaper_limit_latency_seconds", "gauge", "Engine-wide one-way latency",
-            latency / 1e6 if latency is not None else None, labels,
+            "shaper_limit_latency_seconds",
+            "gauge",
+            "Engine-wide one-way latency",
+            latency / 1e6 if latency is not None else None,
+            labels,
         )
         ex.add(
-            "shaper_limit_jitter_seconds", "gauge", "Engine-wide jitter",
-            jitter / 1e6 if jitter is not None else None, labels,
+            "shaper_limit_jitter_seconds",
+            "gauge",
+            "Engine-wide jitter",
+            jitter / 1e6 if jitter is not None else None,
+            labels,
         )
         ex.add(
-            "shaper_limit_buffer_bytes", "gauge", "Engine-wide queue bound per connection",
-            buffer, labels,
+            "shaper_limit_buffer_bytes",
+            "gauge",
+            "Engine-wide queue bound per connection",
+            buffer,
+            labels,
         )
         if "stall" in limits:
             ex.add(
-                "shaper_limit_stalled", "gauge", "1 while the link is stalled",
-                1 if limits["stall"] else 0, labels,
+                "shaper_limit_stalled",
+                "gauge",
+                "1 while the link is stalled",
+                1 if limits["stall"] else 0,
+                labels,
             )

@@ -361,9 +361,7 @@ _PATHS: dict[str, dict[str, Any]] = {
     "/v1/profiles": {
         "get": {
             "summary": "Profiles that can be applied by name (shipped and saved)",
-            "responses": {
-                "200": _ok("Profiles", {"type": "array", "items": _ref("ProfileInfo")})
-            },
+            "responses": {"200": _ok("Profiles", {"type": "array", "items": _ref("ProfileInfo")})},
         }
     },
     "/v1/profile": {
@@ -433,7 +431,7 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
             "version": version,
             "description": "Drive a running shaper engine: limits, connections, profiles, "
             "snapshots. Loopback only unless the engine has a token; then send "
-            "'Authorization: Bearer TOKEN'. Errors are {\"error\", \"field\"} JSON.",
+            '\'Authorization: Bearer TOKEN\'. Errors are {"error", "field"} JSON.',
         },
         "components": {
             "schemas": copy.deepcopy(_SCHEMAS),

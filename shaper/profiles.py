@@ -238,7 +238,9 @@ def resolve_profile(
             pass  # fall through: a dotted name such as "my.profile" may still be a name
         else:
             raise ProfileError(
-                f"profile file not found: {text}", field="profile", value=text,
+                f"profile file not found: {text}",
+                field="profile",
+                value=text,
                 accepted="an existing .toml file or a profile name",
             )
     for origin, directory in search_dirs(profiles_dir):
@@ -255,7 +257,9 @@ def resolve_profile(
     listing = ", ".join(names) if names else "(none)"
     raise ProfileError(
         f"no profile named {text!r}.{hint} Available profiles: {listing}. Looked in: {places}",
-        field="profile", value=text, accepted="one of: " + listing,
+        field="profile",
+        value=text,
+        accepted="one of: " + listing,
     )
 
 
@@ -320,9 +324,7 @@ def parse_profile(
         raise ProfileError(
             f"TOML syntax error: {message}", file=file, line=line, column=column
         ) from None
-    return profile_from_dict(
-        data, source=file, default_name=default_name, origin=origin, text=text
-    )
+    return profile_from_dict(data, source=file, default_name=default_name, origin=origin, text=text)
 
 
 def profile_from_dict(
@@ -342,8 +344,12 @@ def profile_from_dict(
 
     def fail(field: str, message: str, value: object = None, accepted: str | None = None):
         return ProfileError(
-            message, file=source, line=_line_of(lines, field), field=field,
-            value=value, accepted=accepted,
+            message,
+            file=source,
+            line=_line_of(lines, field),
+            field=field,
+            value=value,
+            accepted=accepted,
         )
 
     if not isinstance(data, Mapping):
@@ -356,8 +362,9 @@ def profile_from_dict(
     if name is None:
         raise fail("name", "missing 'name'", None, NAME_FORM)
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise fail("name", f"name: invalid profile name {name!r}: expected {NAME_FORM}",
-                   name, NAME_FORM)
+        raise fail(
+            "name", f"name: invalid profile name {name!r}: expected {NAME_FORM}", name, NAME_FORM
+        )
     strings = {}
     for key in ("description", "source"):
         value = data.get(key, "")
@@ -371,8 +378,10 @@ def profile_from_dict(
             table = data[direction]
             if not isinstance(table, Mapping):
                 raise fail(
-                    direction, f"{direction}: expected a table of limits, got {table!r}",
-                    table, f"a [{direction}] table with keys {', '.join(LIMIT_KEYS)}",
+                    direction,
+                    f"{direction}: expected a table of limits, got {table!r}",
+                    table,
+                    f"a [{direction}] table with keys {', '.join(LIMIT_KEYS)}",
                 )
             base[direction] = dict(table)
     try:
@@ -401,38 +410,59 @@ def _scenario(table: Any, limits: Limits, fail) -> Scenario:
         raise fail("scenario", f"scenario: expected a table, got {table!r}", table, form)
     for key in table:
         if key not in SCENARIO_KEYS:
-            raise fail(f"scenario.{key}", _unknown(f"scenario.{key}", key, SCENARIO_KEYS, "key"),
-                       table[key], ", ".join(SCENARIO_KEYS))
+            raise fail(
+                f"scenario.{key}",
+                _unknown(f"scenario.{key}", key, SCENARIO_KEYS, "key"),
+                table[key],
+                ", ".join(SCENARIO_KEYS),
+            )
     repeat = table.get("repeat", False)
     if not isinstance(repeat, bool):
-        raise fail("scenario.repeat", f"scenario.repeat: expected true or false, got {repeat!r}",
-                   repeat, "true or false")
+        raise fail(
+            "scenario.repeat",
+            f"scenario.repeat: expected true or false, got {repeat!r}",
+            repeat,
+            "true or false",
+        )
     phases = table.get("phases")
     if not isinstance(phases, list) or not phases:
         raise fail(
             "scenario.phases",
             "scenario.phases: expected at least one phase ([[scenario.phases]] with name and "
             f"duration), got {phases!r}",
-            phases, "one or more [[scenario.phases]] tables",
+            phases,
+            "one or more [[scenario.phases]] tables",
         )
     for i, phase in enumerate(phases):
         path = f"scenario.phases[{i}]"
         if not isinstance(phase, Mapping):
-            raise fail(path, f"{path}: expected a table, got {phase!r}", phase,
-                       "a table with " + ", ".join(PHASE_KEYS))
+            raise fail(
+                path,
+                f"{path}: expected a table, got {phase!r}",
+                phase,
+                "a table with " + ", ".join(PHASE_KEYS),
+            )
         for key in phase:
             if key not in PHASE_KEYS:
-                raise fail(f"{path}.{key}", _unknown(f"{path}.{key}", key, PHASE_KEYS, "key"),
-                           phase[key], ", ".join(PHASE_KEYS))
+                raise fail(
+                    f"{path}.{key}",
+                    _unknown(f"{path}.{key}", key, PHASE_KEYS, "key"),
+                    phase[key],
+                    ", ".join(PHASE_KEYS),
+                )
         name = phase.get("name")
         if name is not None and not isinstance(name, str):
-            raise fail(f"{path}.name", f"{path}.name: expected a string, got {name!r}",
-                       name, "a string")
+            raise fail(
+                f"{path}.name", f"{path}.name: expected a string, got {name!r}", name, "a string"
+            )
         for direction in DIRECTIONS:
             if direction in phase and not isinstance(phase[direction], Mapping):
-                raise fail(f"{path}.{direction}",
-                           f"{path}.{direction}: expected a table of limits, "
-                           f"got {phase[direction]!r}", phase[direction], "a table of limits")
+                raise fail(
+                    f"{path}.{direction}",
+                    f"{path}.{direction}: expected a table of limits, got {phase[direction]!r}",
+                    phase[direction],
+                    "a table of limits",
+                )
     try:
         return Scenario.build(limits, phases, repeat=repeat)
     except (LimitError, ScenarioError) as exc:
@@ -528,8 +558,7 @@ def list_profiles(profiles_dir: str | os.PathLike[str] | None = None) -> list[Pr
 def _sort_key(info: ProfileInfo) -> tuple[str, ...]:
     # Natural order: "2g" < "3g" < "10g"
     return tuple(
-        part.zfill(8) if part.isdigit() else part
-        for part in re.split(r"(\d+)", info.name.lower())
+        part.zfill(8) if part.isdigit() else part for part in re.split(r"(\d+)", info.name.lower())
     )
 
 
@@ -586,17 +615,24 @@ def save_profile(
     Refuses to overwrite an existing file unless `force`. Returns the path written.
     """
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ProfileError(f"invalid profile name {name!r}: expected {NAME_FORM}",
-                           field="name", value=name, accepted=NAME_FORM)
+        raise ProfileError(
+            f"invalid profile name {name!r}: expected {NAME_FORM}",
+            field="name",
+            value=name,
+            accepted=NAME_FORM,
+        )
     target_dir = Path(directory) if directory is not None else user_profiles_dir()
     path = target_dir / (name + SUFFIX)
     if path.exists() and not force:
         raise ProfileError(
-            f"{path} already exists; use --force to overwrite it", field="name", value=name,
+            f"{path} already exists; use --force to overwrite it",
+            field="name",
+            value=name,
             accepted="a new name, or --force",
         )
-    profile = Profile(name=name, limits=limits, description=description, source=source,
-                      scenario=scenario)
+    profile = Profile(
+        name=name, limits=limits, description=description, source=source, scenario=scenario
+    )
     text = dump_profile(profile)
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -604,6 +640,7 @@ def save_profile(
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        raise ProfileError(f"cannot write {path}: {exc.strerror or exc}", field="name",
-                           value=name) from None
+        raise ProfileError(
+            f"cannot write {path}: {exc.strerror or exc}", field="name", value=name
+        ) from None
     return path

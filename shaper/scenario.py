@@ -80,7 +80,8 @@ class Scenario:
         for i, phase in enumerate(self.phases):
             if phase.duration_us <= 0:
                 raise ScenarioError(
-                    f"scenario.phases[{i}].duration", units.format_duration(phase.duration_us),
+                    f"scenario.phases[{i}].duration",
+                    units.format_duration(phase.duration_us),
                     "a duration greater than 0 (e.g. 30s)",
                 )
 
@@ -106,7 +107,9 @@ class Scenario:
                 raise ScenarioError(f"{path}.name", name, "a non-empty string")
             if "duration" not in spec:
                 raise ScenarioError(
-                    f"{path}.duration", None, "a duration such as '30s'",
+                    f"{path}.duration",
+                    None,
+                    "a duration such as '30s'",
                     message=f"{path}.duration: missing: phase {name!r} has no duration; "
                     'add one such as duration = "30s"',
                 )
@@ -331,7 +334,9 @@ def apply_profile(engine: Any, profile: Any, overrides: Mapping[str, Any] | None
         try:
             ref = weakref.ref(engine)
         except TypeError:  # an engine without __weakref__ (e.g. a slotted test double)
+
             def ref(engine=engine):
                 return engine
+
         _RUNNERS[id(engine)] = (ref, runner)
         runner.start()

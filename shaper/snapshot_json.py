@@ -72,8 +72,8 @@ def encoder(cls: type) -> Callable[[Any], str]:
     namespace: dict[str, Any] = {"_s": _string, "_n": _number, "_a": _any, "_b": _BOOL}
     parts = []
     for index, field in enumerate(dataclasses.fields(cls)):
-        annotation = field.type if isinstance(field.type, str) else getattr(
-            field.type, "__name__", ""
+        annotation = (
+            field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
         )
         annotation = annotation.replace(" ", "")
         ref = f"v.{field.name}"

@@ -156,8 +156,11 @@ def parse_rate(text: str | int) -> int:
         factor = BYTE_RATE_UNITS[unit]
     elif unit + "/s" in BYTE_RATE_UNITS:
         raise UnitError(
-            "rate", text, RATE_FORMS, hint=f"{unit!r} is a size; a rate is {unit}/s (bytes per "
-            f"second) or a bit rate such as Mbit. Expected {RATE_FORMS}"
+            "rate",
+            text,
+            RATE_FORMS,
+            hint=f"{unit!r} is a size; a rate is {unit}/s (bytes per "
+            f"second) or a bit rate such as Mbit. Expected {RATE_FORMS}",
         )
     else:
         raise UnitError("rate", text, RATE_FORMS)
@@ -226,7 +229,10 @@ def format_rate(bits_per_second: int) -> str:
     candidates = [_best(bits_per_second, units) or f"{bits_per_second}bit"]
     if bits_per_second % 8 == 0:
         byte_units = [
-            ("B/s", 8), ("KiB/s", 8 * 1024), ("MiB/s", 8 * 1024**2), ("GiB/s", 8 * 1024**3)
+            ("B/s", 8),
+            ("KiB/s", 8 * 1024),
+            ("MiB/s", 8 * 1024**2),
+            ("GiB/s", 8 * 1024**3),
         ]
         in_bytes = _best(bits_per_second, byte_units)
         if in_bytes is not None and "." not in in_bytes:
