@@ -20,18 +20,29 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 # The demo link: slow enough that a queue of 64 KiB fills within a second.
-DEMO_LIMITS = [
-    "--up-rate", "1Mbit",
-    "--down-rate", "2Mbit",
-    "--latency", "40ms",
-    "--buffer", "64KiB",
-    "--sockbuf", "64KiB",
-]
+DEMO_PROFILE = """\
+name = "demo"
+description = "the demo link: 1 Mbit/s up, 2 Mbit/s down, 40 ms, 64 KiB queues and socket buffers"
+
+[upstream]
+rate = "1Mbit"
+latency = "40ms"
+buffer = "64KiB"
+sockbuf = "64KiB"
+
+[downstream]
+rate = "2Mbit"
+latency = "40ms"
+buffer = "64KiB"
+sockbuf = "64KiB"
+"""
 
 CHUNK = 64 * 1024
 DOWNLOAD_SIZE = 1_500_000  # about 6 s at 2 Mbit/s
@@ -206,18 +217,22 @@ def demo_engine() -> Iterator[Any]:
 
     world = DemoWorld()
     engine: EngineProcess | None = None
-    try:
-        port = world.start()
-        serve_args = ["--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}", *DEMO_LIMITS]
-        engine = EngineProcess(serve_args)
-        engine.start()
-        host, listen_port = split_hostport(engine.listen[0])
-        world.start_load(host, listen_port)
-        yield engine
-    finally:
-        world.stop()
-        if engine is not None:
-            engine.stop()
+    with tempfile.TemporaryDirectory(prefix="shaper-demo-") as directory:
+        profile = Path(directory) / "demo.toml"
+        profile.write_text(DEMO_PROFILE, encoding="utf-8")
+        try:
+            port = world.start()
+            serve_args = ["--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}",
+                          "--profiles-dir", directory, "--profile", "demo"]
+            engine = EngineProcess(serve_args)
+            engine.start()
+            host, listen_port = split_hostport(engine.listen[0])
+            world.start_load(host, listen_port)
+            yield engine
+        finally:
+            world.stop()
+            if engine is not None:
+                engine.stop()
 
 
 def run_demo(args: argparse.Namespace) -> int:

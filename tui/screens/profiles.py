@@ -75,6 +75,8 @@ class ProfilePicker(ModalScreen[str | None]):
                 prompt.append(f"\n    {description}", style="italic")
             options.add_option(Option(prompt, id=name))
             self.names.append(name)
+        if current in self.names:
+            options.highlighted = self.names.index(current)
         if self.names:
             self.message(f"{len(self.names)} profiles; ● marks the active one")
         else:

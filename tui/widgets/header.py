@@ -49,21 +49,29 @@ class HeaderBar(Static):
         if snapshot is not None:
             self._snapshot = snapshot
         snap = self._snapshot
-        left = Text()
-        left.append("shaper ", style="bold")
-        routes = [route_text(r) for r in self.routes]
-        if routes:
-            left.append(routes[0], style="bold cyan")
-            if len(routes) > 1:
-                left.append(f" +{len(routes) - 1}", style="cyan")
-        elif self.source_text:
-            left.append(self.source_text, style="cyan")
-        if snap is not None:
-            left.append("  profile ", style="dim")
-            left.append(snap.profile or "none", style="bold")
-            phase = scenario_text(snap.scenario)
-            if phase:
-                left.append(f" [{phase}]", style="italic")
+
+        def left_text(brand: bool, full_route: bool) -> Text:
+            left = Text()
+            if brand:
+                left.append("shaper ", style="bold")
+            if self.routes:
+                route = self.routes[0]
+                shown = route_text(route)
+                if not full_route and isinstance(route, dict) and route.get("listen"):
+                    shown = str(route["listen"])
+                left.append(shown, style="bold cyan")
+                if len(self.routes) > 1:
+                    left.append(f" +{len(self.routes) - 1}", style="cyan")
+            elif self.source_text:
+                left.append(self.source_text, style="cyan")
+            if snap is not None:
+                left.append("  profile ", style="dim")
+                left.append(snap.profile or "none", style="bold")
+                phase = scenario_text(snap.scenario)
+                if phase:
+                    left.append(f" [{phase}]", style="italic")
+            return left
+
         # The right part (connections, state, units) always stays visible.
         right = Text()
         if snap is not None:
@@ -80,6 +88,11 @@ class HeaderBar(Static):
         right.append("  bit/s" if self.bits else "  B/s", style="dim")
         width = self.content_size.width or 78
         room = width - right.cell_len - 1
+        # the longest form that fits: with the product name and the whole route first
+        for brand, full_route in ((True, True), (False, True), (False, False)):
+            left = left_text(brand, full_route)
+            if left.cell_len <= room:
+                break
         if left.cell_len > room:
             left.truncate(max(room, 0), overflow="ellipsis")
         text = left

@@ -88,13 +88,18 @@ class PipeDiagram(Widget):
             # A full wire is a busy link, not a pile-up: drawn in a neutral colour.
             neutral = "cyan" if name == "wire" else None
             bars.append_text(fmt.gauge(value, capacity, w, style=neutral))
-            if name == "queue" and fill is not None:
-                amount = f"{amount} {fill * 100:.0f}%"
-            # "client rx 2.0K" when it fits, else "rx 2.0K"
-            label = name if len(name) + 1 + len(amount) <= w else name.split()[-1]
+            percent = f" {fill * 100:.0f}%" if name == "queue" and fill is not None else ""
+            # the longest form that fits: "client rx 2.0K", "rx 2.0K", "2.0K"
+            short = name.split()[-1]
+            for label, shown in ((name, amount + percent), (short, amount + percent),
+                                 (short, amount), ("", amount)):
+                if len(label) + 1 + len(shown) <= w:
+                    break
+            amount = shown
             cell = Text()
-            cell.append(label, style="bold" if name == "queue" else "dim")
-            cell.append(" ")
+            if label:
+                cell.append(label, style="bold" if name == "queue" else "dim")
+                cell.append(" ")
             cell.append(amount, style=(neutral or fmt.fill_style(fill)) if fill else "")
             cell.truncate(w, pad=True)
             labels.append_text(cell)
