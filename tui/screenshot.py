@@ -1,6 +1,6 @@
 """Regenerate the README screenshot: the real dashboard in the middle of a demo.
 
-    uv run python -m tui.screenshot docs/dashboard.svg [--size 100x30] [--after 6]
+    uv run python -m tui.screenshot docs/dashboard.svg [--size 120x36] [--after 8]
 
 Starts the demo (engine, server, clients), runs the display headless for a few
 seconds so the queues fill, exports the screen as SVG, and stops everything.
@@ -29,9 +29,9 @@ async def capture(url: str, path: Path, size: tuple[int, int], after: float) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tui.screenshot", description=__doc__)
     parser.add_argument("path", nargs="?", default="docs/dashboard.svg")
-    parser.add_argument("--size", default="100x30", help="COLUMNSxROWS (default 100x30)")
-    parser.add_argument("--after", type=float, default=6.0,
-                        help="seconds of demo traffic before the capture (default 6)")
+    parser.add_argument("--size", default="120x36", help="COLUMNSxROWS (default 120x36)")
+    parser.add_argument("--after", type=float, default=8.0,
+                        help="seconds of demo traffic before the capture (default 8)")
     args = parser.parse_args(argv)
     try:
         columns, rows = (int(v) for v in args.size.lower().split("x"))

@@ -76,8 +76,8 @@ class PipeDiagram(Widget):
         width = max(self.size.width, 40)
         arrow = " → "
         room = width - len(arrow) * (len(stages) - 1)
-        unit = room // 6
-        widths = [unit, room - unit * 4, unit, unit, unit]  # the queue gets the most room
+        unit = room * 5 // 28  # four stages of one unit, the queue gets the rest (~1.6)
+        widths = [unit, room - unit * 4, unit, unit, unit]
         bars, labels = Text(), Text()
         for index, (stage, w) in enumerate(zip(stages, widths, strict=True)):
             name, value, capacity, amount = stage
