@@ -179,11 +179,21 @@ async def test_close_the_selected_connection(env: EngineEnv):
     async with app.run_test(size=SIZE) as pilot:
         await started(env, pilot)
         await env.client()
+        await env.client()
         table = app.screen.query_one(DataTable)
-        await wait_until(lambda: table.row_count == 1, pilot=pilot, what="connection row")
+        await wait_until(lambda: table.row_count == 2, pilot=pilot, what="connection rows")
+        first = app.dashboard.selected_connection()
         await pilot.press("k")
-        await wait_until(lambda: not env.engine.connections, pilot=pilot, what="closed")
+        await wait_until(lambda: first not in env.engine.connections, pilot=pilot,
+                         what="closed")
+        await wait_until(lambda: table.row_count == 1, pilot=pilot, what="row removed")
+        await pilot.press("K")  # reset the other one
+        await wait_until(lambda: not env.engine.connections, pilot=pilot, what="reset")
         await wait_until(lambda: table.row_count == 0, pilot=pilot, what="row removed")
+        await wait_until(
+            lambda: app.snapshot and any(e.kind == "reset" for e in app.snapshot.events),
+            pilot=pilot, what="reset in the event log",
+        )
 
 
 async def test_connection_view_and_reset(env: EngineEnv):
