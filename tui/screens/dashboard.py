@@ -17,15 +17,20 @@ from tui.widgets.pipe import DirectionPanel
 
 
 class DashboardScreen(Screen):
+    # The footer shows bindings in this order, so the ones a newcomer needs come first
+    # (help, limits, profiles and stall are also app-wide; repeated here for the order).
     BINDINGS = [
-        Binding("plus,equals_sign", "app.step(True)", "up", id="step_up", key_display="+"),
-        Binding("minus", "app.step(False)", "down", id="step_down", key_display="-"),
+        Binding("question_mark,f1", "app.help", "help", id="help", key_display="?"),
+        Binding("e", "app.edit_limits", "limits", id="edit_limits"),
+        Binding("p", "app.profiles", "profiles", id="profiles"),
+        Binding("d", "app.toggle_stall('downstream')", "stall ▼", id="stall_downstream"),
+        Binding("u", "app.toggle_stall('upstream')", "stall ▲", id="stall_upstream"),
+        Binding("plus,equals_sign", "app.step(True)", "raise", id="step_up", key_display="+"),
+        Binding("minus", "app.step(False)", "lower", id="step_down", key_display="-"),
         Binding("left_square_bracket", "app.select_limit(-1)", "prev limit", id="prev_limit",
                 key_display="[", show=False),
         Binding("right_square_bracket", "app.select_limit(1)", "limit", id="next_limit",
                 key_display="]"),
-        Binding("u", "app.toggle_stall('upstream')", "stall ▲", id="stall_upstream"),
-        Binding("d", "app.toggle_stall('downstream')", "stall ▼", id="stall_downstream"),
         Binding("slash", "filter", "filter", id="filter", key_display="/", show=False),
         Binding("o", "cycle_sort", "sort", id="sort", show=False),
         Binding("k", "app.close_connection('close')", "close conn", id="close_connection",
