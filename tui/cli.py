@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             engine.start()
         except EngineStartError as exc:
             print(f"shaper run: the engine did not start: {exc}", file=sys.stderr)
-            return 1
+            return 2 if engine.returncode == 2 else 1  # 2: bad input, e.g. port in use
         for address in engine.listen:
             print(f"listening on {address}", file=sys.stderr)
         app = ShaperApp(ControlSource(engine.control_url))
