@@ -126,7 +126,10 @@ class ShaperApp(App):
                 if conns is not None and not self.frozen:
                     self.connections = conns
                     self._show_connections()
-            deadline = max(deadline + self.connections_interval, loop.time() + 0.05)
+            interval = self.connections_interval
+            if getattr(self.screen, "conn_id", None) is not None:
+                interval = min(interval, 0.25)  # one connection's view: livelier
+            deadline = max(deadline + interval, loop.time() + 0.05)
             await asyncio.sleep(deadline - loop.time())
 
     def _live(self) -> bool:

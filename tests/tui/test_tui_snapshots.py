@@ -1,7 +1,7 @@
 """Layout snapshots on fixed data (tui.sample): no engine, no clock, no cursor blink.
 
 Regenerate after an intended layout change with
-`uv run pytest tests/tui/test_snapshots.py --snapshot-update` and review the SVGs.
+`uv run pytest tests/tui/test_tui_snapshots.py --snapshot-update` and review the SVGs.
 """
 
 from __future__ import annotations
