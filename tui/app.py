@@ -8,6 +8,8 @@ displays about limits always comes from the engine's own report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from typing import Any
 
 from textual import work
@@ -48,9 +50,11 @@ class ShaperApp(App):
         source: DataSource,
         interval: float = 0.1,
         connections_interval: float = 0.5,
+        handle_signals: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.handle_signals = handle_signals
         self.source = source
         self.interval = interval
         self.connections_interval = connections_interval
@@ -70,6 +74,20 @@ class ShaperApp(App):
 
     def get_default_screen(self) -> Screen:
         return self.dashboard
+
+    def on_mount(self) -> None:
+        if self.handle_signals:  # SIGTERM/SIGHUP: leave like `q` does (terminal restored)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, self.exit)
+
+    def on_unmount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
 
     def dashboard_ready(self) -> None:
         """Called by the dashboard once its widgets exist: start following the engine."""

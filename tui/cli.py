@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return 2 if engine.returncode == 2 else 1  # 2: bad input, e.g. port in use
         for address in engine.listen:
             print(f"listening on {address}", file=sys.stderr)
-        app = ShaperApp(ControlSource(engine.control_url))
+        app = ShaperApp(ControlSource(engine.control_url), handle_signals=True)
         app.run()
         return app.return_code or 0
     finally:
@@ -109,7 +109,7 @@ def cmd_attach(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
     url = normalize_url(args.url or default_control_url())
     token = args.control_token or os.environ.get(TOKEN_ENV)
-    app = ShaperApp(ControlSource(url, token=token))
+    app = ShaperApp(ControlSource(url, token=token), handle_signals=True)
     app.run()
     return app.return_code or 0
 

@@ -242,7 +242,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     try:
         with demo_engine() as engine:
-            app = ShaperApp(ControlSource(engine.control_url))
+            app = ShaperApp(ControlSource(engine.control_url), handle_signals=True)
             app.title = "shaper demo"
             app.run()
             return app.return_code or 0

@@ -1,5 +1,5 @@
-"""`shaper demo` in a real terminal (a pty at 80x24): it shows traffic, quits on `q`,
-and leaves no process behind."""
+"""`shaper demo` in a real terminal (a pty at 80x24): it shows traffic, quits on `q`
+(or SIGTERM), and leaves no process behind."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import sys
 import termios
 import time
 from pathlib import Path
+
+import pytest
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\x1b\][^\x07]*\x07")
 
@@ -60,7 +62,8 @@ def read_until(fd: int, predicate, timeout: float) -> bytes:
     return seen
 
 
-def test_demo_shows_traffic_and_quits_cleanly():
+@pytest.mark.parametrize("how", ["q", "sigterm"])
+def test_demo_shows_traffic_and_quits_cleanly(how):
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="80", LINES="24")
@@ -83,7 +86,10 @@ def test_demo_shows_traffic_and_quits_cleanly():
         assert traffic(ANSI.sub(b"", screen)), ANSI.sub(b"", screen)[-3000:]
         children = children_of(process.pid)
         assert len(children) >= 2  # the engine and the demo's server/clients
-        os.write(master, b"q")
+        if how == "q":
+            os.write(master, b"q")
+        else:
+            process.send_signal(signal.SIGTERM)
         read_until(master, lambda _text: process.poll() is not None, timeout=20)
         assert process.wait(timeout=20) == 0
         deadline = time.monotonic() + 10
