@@ -1,0 +1,1 @@
+"""Benchmarks: `uv run python -m bench` (see bench/__main__.py)."""
