@@ -44,6 +44,7 @@ class HeaderBar(Static):
         self.engine_state = "connecting"
         self.bits = False
         self._snapshot: EngineStats | None = None
+        self._shown: Text | None = None
 
     def show(self, snapshot: EngineStats | None = None) -> None:
         if snapshot is not None:
@@ -98,7 +99,9 @@ class HeaderBar(Static):
         text = left
         text.append(" " * max(width - left.cell_len - right.cell_len, 1))
         text.append_text(right)
-        self.update(text)
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)  # always one line: no layout pass
 
     def on_resize(self) -> None:
         self.show()

@@ -118,7 +118,7 @@ class DirectionPanel(Vertical):
         padding: 0 1;
     }
     DirectionPanel .rates { height: 1; }
-    DirectionPanel .rate-value { width: auto; min-width: 26; }
+    DirectionPanel .rate-value { width: 32; }
     DirectionPanel Sparkline { width: 1fr; height: 1; margin: 0 0 0 1; }
     DirectionPanel.-flowing { border: round $success; }
     DirectionPanel.-backpressured { border: round $warning; }
@@ -136,6 +136,9 @@ class DirectionPanel(Vertical):
         self._stats: DirectionStats | None = None
         self._limits = DirectionLimits()
         self._state = ""
+        self._title: Text | None = None
+        self._subtitle: Text | None = None
+        self._rates: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield PipeDiagram(self.direction)
@@ -164,14 +167,16 @@ class DirectionPanel(Vertical):
         diagram.limits = limits
         diagram.connections = connections
         diagram.stats = s
-        diagram.refresh()
         self.query_one(Sparkline).data = list(self.history)
         rates = Text()
         rates.append("in ", style="dim")
         rates.append(fmt.rate(s.rate_in, self.bits).rjust(11))
         rates.append("  out ", style="dim")
         rates.append(fmt.rate(s.rate_out, self.bits).rjust(11), style="bold")
-        self.query_one(".rate-value", Label).update(rates)
+        label = self.query_one(".rate-value", Label)
+        if rates != self._rates:
+            self._rates = rates
+            label.update(rates, layout=False)  # fixed width: no layout pass at 10 Hz
         source, sink = ENDS[self.direction]
         state = s.state
         if state != self._state:
@@ -183,9 +188,15 @@ class DirectionPanel(Vertical):
         title.append(f"{ARROWS[self.direction]} {self.direction} ", style="bold")
         title.append(f"{source} → {sink}  ", style="dim")
         title.append(f" {state.upper()} ", style=f"reverse {fmt.STATE_STYLES.get(state, '')}")
-        self.border_title = title
-        self.border_subtitle = fmt.limits_summary(limits, self.bits, self.selected)
-        self.tooltip = fmt.STATE_HELP.get(state, state)
+        subtitle = fmt.limits_summary(limits, self.bits, self.selected)
+        # Borders repaint the whole panel: set them only when they change.
+        if title != self._title:
+            self._title = title
+            self.border_title = title
+            self.tooltip = fmt.STATE_HELP.get(state, state)
+        if subtitle != self._subtitle:
+            self._subtitle = subtitle
+            self.border_subtitle = subtitle
 
     def redraw(self) -> None:
         self.show(self._stats, self._limits, self.query_one(PipeDiagram).connections)
