@@ -180,6 +180,8 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             check_bind(control[0], args.control_token)
         except (ValueError, ControlSecurityError) as exc:
             parser.error(f"argument --control: {exc}")
+    if settings["connect_timeout"] <= 0:
+        parser.error("argument --connect-timeout: must be more than 0 (e.g. 5s)")
     if settings["stats_interval"] <= 0:
         parser.error("argument --stats-interval: must be more than 0")
     try:

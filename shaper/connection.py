@@ -20,6 +20,7 @@ from shaper.pipe import Pipe
 from shaper.timers import LoopTimers, TimerFdTimers
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
+CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that does not read
 
 
 class Leg(asyncio.BufferedProtocol):
@@ -195,7 +196,30 @@ class Connection:
                 sockinfo.set_reset_on_close(sock)
             transport.abort()
         else:
+            # close() flushes the write buffer first; a peer that never reads
+            # would keep the socket forever, so the flush gets a deadline.
             transport.close()
+            self.loop.call_later(CLOSE_GRACE, self._force_close, leg)
+
+    def _force_close(self, leg: Leg) -> None:
+        if not leg.lost and leg.transport is not None:
+            leg.transport.abort()
+
+    def force_close(self) -> None:
+        """Abort whatever is still flushing (the engine is stopping)."""
+        self._force_close(self.client)
+        self._force_close(self.server)
+
+    @property
+    def legs_lost(self) -> bool:
+        return all(leg.lost or leg.transport is None for leg in (self.client, self.server))
+
+    def source_reset(self, leg: Leg) -> None:
+        """A paused reader found its socket reset by the peer (see Engine's sweep)."""
+        if self.state != CLOSED:
+            self.leg_lost(leg, ConnectionResetError("connection reset by peer"))
+            if leg.transport is not None:
+                leg.transport.abort()
 
     def _finish(self) -> None:
         if self.state == CLOSED:

@@ -15,6 +15,8 @@ from shaper.limits import DIRECTIONS, Limits
 from shaper.timers import LoopTimers, TimerFdTimers, make_timers
 
 EVENTS_KEPT = 200
+STOP_GRACE = 1.0  # seconds connections get to flush when the engine stops
+SWEEP_EVERY = 1.0  # seconds between checks of paused readers for resets
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,14 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: TimerFdTimers | LoopTimers | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._timers = make_timers(self._loop)
+        self._sweeper = self._loop.call_later(SWEEP_EVERY, self._sweep)
         self.started_at = time.time()
         try:
             for route in self.routes:
@@ -95,10 +99,21 @@ class Engine:
         from shaper.scenario import stop_scenario
 
         stop_scenario(self)  # a scenario must not keep changing a stopped engine
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for server in self._servers:
             server.close()
-        for conn in list(self.connections.values()):
+        open_connections = list(self.connections.values())
+        for conn in open_connections:
             conn.close()
+        # Give graceful closes a moment to flush, then abort what is left: a
+        # peer that never reads must not keep a socket past the engine's stop.
+        deadline = self._loop.time() + STOP_GRACE if self._loop else 0
+        while any(not c.legs_lost for c in open_connections) and self._loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in open_connections:
+            conn.force_close()
         for task in list(self._tasks):
             task.cancel()
         for server in self._servers:
@@ -185,6 +200,17 @@ class Engine:
                 conn.id,
             )
             conn.close(reset=True)
+
+    def _sweep(self) -> None:
+        """Find resets on sockets we are not reading (queue full or stalled). Unread, an
+        RST would only be seen once the queue drains, which a stall may never allow."""
+        for conn in list(self.connections.values()):
+            for leg in (conn.client, conn.server):
+                pipe = leg.source_of
+                if not pipe.reading and not leg.lost and sockinfo.was_reset(leg.sock):
+                    conn.source_reset(leg)
+                    break
+        self._sweeper = self._loop.call_later(SWEEP_EVERY, self._sweep)
 
     def _closed(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)

@@ -102,6 +102,21 @@ def _read_slow(sock: socket.socket) -> tuple[int | None, int | None, int | None,
     return rcvbuf, sndbuf, rtt, cwnd
 
 
+TCP_CLOSE = 7  # tcp_info.tcpi_state after a reset
+
+
+def was_reset(sock: socket.socket | None) -> bool:
+    """True when the kernel has closed this socket (an RST arrived) but nobody has read
+    it yet: a paused reader would otherwise only learn of it when it reads again."""
+    if sock is None or not LINUX:
+        return False
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+    except OSError:
+        return False
+    return bool(raw) and raw[0] == TCP_CLOSE
+
+
 def read_kernel(sock: socket.socket | None) -> KernelStats:
     """Everything at once, uncached."""
     return KernelReader(sock).read(0.0)
