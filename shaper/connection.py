@@ -34,6 +34,20 @@ class Leg(asyncio.BufferedProtocol):
         self.sink_of: Pipe | None = None
         self.lost = False
         self.kernel = sockinfo.KernelReader(None)
+        self._fast_reader: _FastReader | None = None
+
+    def use_fast_reads(self, fast: bool) -> None:
+        """Switch how the transport hands us bytes: sized buffers (exact bound) or fresh
+        bytes objects (no copy). asyncio's set_protocol picks the read path per protocol."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or fast == (self._fast_reader is not None):
+            return
+        if fast:
+            self._fast_reader = _FastReader(self)
+            transport.set_protocol(self._fast_reader)
+        else:
+            self._fast_reader = None
+            transport.set_protocol(self)
 
     @property
     def sock(self) -> socket.socket | None:
@@ -67,6 +81,28 @@ class Leg(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.connection.leg_lost(self, exc)
+
+
+class _FastReader(asyncio.Protocol):
+    """The leg, as a plain Protocol: used while its source direction is unshaped."""
+
+    def __init__(self, leg: Leg):
+        self.leg = leg
+
+    def data_received(self, data: bytes) -> None:
+        self.leg.source_of.data_received(data)
+
+    def eof_received(self) -> bool:
+        return self.leg.eof_received()
+
+    def pause_writing(self) -> None:
+        self.leg.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.leg.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.leg.connection_lost(exc)
 
 
 class Connection:
@@ -114,6 +150,9 @@ class Connection:
         else:
             self.upstream.set_sink(leg.transport)
             self.downstream.source = leg.transport
+        pipe = leg.source_of
+        pipe.on_read_mode = leg.use_fast_reads
+        leg.use_fast_reads(pipe.fast_reads)
 
     def server_connected(self) -> None:
         """Both legs are up: start reading in both directions."""

@@ -102,22 +102,12 @@ class MetricsCollector:
         from shaper.control import version
 
         stats = engine.snapshot(connections=True)
-        routes = [route.describe() for route in engine.routes]
-        # Connections name their route as configured (port 0 for a picked port); label
-        # with the bound address instead when the engine knows it.
-        bound = list(getattr(engine, "addresses", None) or [])
-        labels = {}
-        for route, address in zip(engine.routes, bound, strict=False):
-            try:
-                labels[route.describe()] = route.describe(tuple(address))
-            except TypeError:
-                pass
         return self.render_snapshot(
             stats,
-            routes,
+            engine.describe_routes(),
             totals=getattr(engine, "totals", None),
             version=version(),
-            route_labels=labels,
+            closed=getattr(engine, "route_totals", None),
         )
 
     def render_snapshot(
@@ -127,8 +117,11 @@ class MetricsCollector:
         totals: dict[str, int] | None = None,
         version: str = "",
         route_labels: dict[str, str] | None = None,
+        closed: dict[str, dict[tuple[str, str], int]] | None = None,
     ) -> str:
-        """Render one snapshot. `route_labels` maps a connection's route name to its label."""
+        """Render one snapshot. `route_labels` maps a connection's route name to its label.
+        `closed`: the engine's exact per-route byte counts of closed connections; without
+        it, counts are folded in when a scrape first misses a connection."""
         connections = list(stats.connections or ())
         route_names = list(dict.fromkeys(routes + [c.route for c in connections]))
         current: dict[int, tuple[str, dict[tuple[str, str], int]]] = {}
@@ -196,9 +189,11 @@ class MetricsCollector:
                 labels = {"route": route, "direction": direction}
                 parts = [getattr(c, direction) for c in conns]
                 for name, attr, help_text in _DIRECTION_COUNTERS:
-                    value = self._closed[(route_name, direction, attr)] + sum(
-                        getattr(p, attr) for p in parts
-                    )
+                    if closed is not None:
+                        before = closed.get(route_name, {}).get((direction, attr), 0)
+                    else:
+                        before = self._closed[(route_name, direction, attr)]
+                    value = before + sum(getattr(p, attr) for p in parts)
                     ex.add(name, "counter", help_text, value, labels)
                 for name, attr, help_text in _DIRECTION_GAUGES:
                     values = [getattr(p, attr) for p in parts]

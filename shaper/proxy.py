@@ -54,6 +54,9 @@ class Engine:
             "resets": 0,
             "errors": 0,
         }
+        # Bytes moved by closed connections, per route name and (direction, counter):
+        # what /metrics adds to the open connections' counts to stay monotonic.
+        self.route_totals: dict[str, dict[tuple[str, str], int]] = {}
         self._servers: list[asyncio.AbstractServer] = []
         self._bound: list[tuple[str, int]] = []
         self._next_id = 1
@@ -216,6 +219,11 @@ class Engine:
         self.connections.pop(conn.id, None)
         self.totals["bytes_upstream"] += conn.upstream.model.bytes_out
         self.totals["bytes_downstream"] += conn.downstream.model.bytes_out
+        route = self.route_totals.setdefault(conn.route, {})
+        for pipe in (conn.upstream, conn.downstream):
+            for name in ("bytes_in", "bytes_out"):
+                key = (pipe.direction, name)
+                route[key] = route.get(key, 0) + getattr(pipe.model, name)
         if conn.reset_seen:
             self.totals["resets"] += 1
         if conn.server_addr:
@@ -250,6 +258,8 @@ class Engine:
     def close_connection(self, conn_id: int, mode: str = "close") -> None:
         conn = self.connections[conn_id]
         self.record(mode, f"{conn.client_addr} {mode} requested", conn_id)
+        if mode == "reset":
+            conn.reset_seen = True
         conn.close(reset=(mode == "reset"))
 
     # -- stats ----------------------------------------------------------------------

@@ -25,11 +25,15 @@ MAX_SLICE = 128 * 1024
 UNLIMITED_SLICE = 1024 * 1024
 
 
-def slice_size(rate: int) -> int:
+def slice_size(rate: int, buffer: int | None = None) -> int:
+    """Bytes per slice at `rate`. With a `buffer`, at most an eighth of it, so a full
+    queue always holds several slices and a late timer never leaves the link idle."""
     if not rate:
         return UNLIMITED_SLICE
-    size = rate * SLICE_TIME_US // (8 * 1_000_000)
-    return max(MIN_SLICE, min(MAX_SLICE, size))
+    size = max(MIN_SLICE, min(MAX_SLICE, rate * SLICE_TIME_US // (8 * 1_000_000)))
+    if buffer is not None:
+        size = max(MIN_SLICE, min(size, buffer // 8))
+    return size
 
 
 class PipeModel:
@@ -49,7 +53,7 @@ class PipeModel:
         self.link = LinkClock(limits.rate, limits.burst)
         self.wire = DelayLine(limits.latency)
         self.jitter = Jitter(limits.jitter, limits.jitter_distribution, seed)
-        self._slice = slice_size(limits.rate)
+        self._slice = slice_size(limits.rate, limits.buffer)
         self._sending: memoryview | None = None  # the slice being serialized
         self._send_start = 0.0
         self._send_done = 0.0
@@ -111,7 +115,7 @@ class PipeModel:
         self._advance(now)
         old = self.limits
         self.limits = limits
-        self._slice = slice_size(limits.rate)
+        self._slice = slice_size(limits.rate, limits.buffer)
         self.jitter.amount = limits.jitter
         self.jitter.distribution = limits.jitter_distribution
         if limits.latency != old.latency:
