@@ -21,20 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from shaper import units
-from shaper.limits import Limits
+from shaper.limits import LimitError, Limits
 
 MICROS = 1_000_000
 MAX_PHASE = 7 * 24 * 3600 * MICROS  # a week; longer phases are almost surely a typo
 
 
-class ScenarioError(ValueError):
+class ScenarioError(LimitError):
     """A scenario that cannot be built; `field` is the key path ('scenario.phases[1].duration')."""
-
-    def __init__(self, field: str, value: object, accepted: str, message: str | None = None):
-        self.field = field
-        self.value = value
-        self.accepted = accepted
-        super().__init__(message or f"{field}: invalid value {value!r}: expected {accepted}")
 
 
 @dataclass(frozen=True)
