@@ -294,24 +294,26 @@ def pipe_stats(
     pipe: Pipe, now: float, source: stats.KernelStats, sink: stats.KernelStats
 ) -> stats.DirectionStats:
     model = pipe.model
+    transport = pipe.sink
     sink_buffer = 0
-    if pipe.sink is not None and not pipe.sink.is_closing():
-        sink_buffer = pipe.sink.get_write_buffer_size()
+    if transport is not None and not transport.is_closing():
+        sink_buffer = transport.get_write_buffer_size()
+    # Positional: this runs for every direction of every connection per snapshot.
     return stats.DirectionStats(
-        direction=pipe.direction,
-        state=pipe.state(),
-        bytes_in=model.bytes_in,
-        bytes_out=model.bytes_out,
-        rate_in=round(pipe.meter_in.value(now), 1),
-        rate_out=round(pipe.meter_out.value(now), 1),
-        queue=model.queued,
-        queue_capacity=model.limits.buffer,
-        wire=model.on_wire,
-        sink_buffer=sink_buffer,
-        source_kernel_rx=source.rx_queue,
-        sink_kernel_tx=sink.tx_queue,
-        source_rcvbuf=source.rcvbuf,
-        sink_sndbuf=sink.sndbuf,
+        pipe.direction,
+        pipe.state(),
+        model.bytes_in,
+        model.bytes_out,
+        round(pipe.meter_in.value(now), 1),
+        round(pipe.meter_out.value(now), 1),
+        model.queued,
+        model.limits.buffer,
+        model.wire.size,
+        sink_buffer,
+        source.rx_queue,
+        sink.tx_queue,
+        source.rcvbuf,
+        sink.sndbuf,
     )
 
 

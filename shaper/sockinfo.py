@@ -14,7 +14,6 @@ from shaper.stats import KernelStats
 
 SIOCINQ = 0x541B  # unread bytes in the receive queue
 SIOCOUTQ = 0x5411  # unsent + unacknowledged bytes in the send queue
-_INT = struct.Struct("i")
 # struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32 fields;
 # rtt is the 16th u32 (offset 68), snd_cwnd the 19th (offset 80).
 _TCP_INFO_LEN = 104
@@ -23,9 +22,12 @@ _CWND_OFFSET = 80
 LINUX = sys.platform.startswith("linux")
 
 
+_ZERO = b"\0\0\0\0"
+
+
 def _ioctl_int(fd: int, request: int) -> int | None:
     try:
-        return _INT.unpack(fcntl.ioctl(fd, request, b"\0\0\0\0"))[0]
+        return int.from_bytes(fcntl.ioctl(fd, request, _ZERO), sys.byteorder, signed=True)
     except OSError:
         return None
 

@@ -27,6 +27,7 @@ class RateMeter:
 
     def __init__(self, half_life: float = 0.5):
         self.half_life = half_life
+        self._decay = math.log(2) / half_life
         self.rate = 0.0
         self._last: float | None = None
         self._pending = 0
@@ -43,7 +44,7 @@ class RateMeter:
         elapsed = now - self._last
         if elapsed <= 0:
             return self.rate
-        weight = math.exp(-elapsed * math.log(2) / self.half_life)
+        weight = math.exp(-elapsed * self._decay)
         instant = self._pending / elapsed
         self.rate = weight * self.rate + (1 - weight) * instant
         self._pending = 0
