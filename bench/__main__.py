@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import common, latency, rate, scale, throughput
+from bench import common, latency, rate, scale, throughput, tui_keys
 from bench.common import median
 
 HERE = Path(__file__).resolve().parent
@@ -169,6 +169,15 @@ def table(results: dict) -> str:
             )
         else:
             row("… with the TUI attached", f"not measured ({a['tui_error']})", "≥ 0.95×")
+    k = results.get("keys")
+    if k is not None and not failed("key press to screen", k):
+        row(
+            f"TUI: key press to screen with {k['connections']} connections changing, "
+            f"p50 / max ({k['presses']} presses)",
+            f"{k['ms_p50']:.0f} / {k['ms_max']:.0f} ms",
+            "≤ 100 ms",
+            k["ms_max"] <= 100,
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -192,6 +201,7 @@ def main() -> int:
     if extra is not None:
         results["control"] = run("control API (bench/bench_control.py)", extra)
     results["attached"] = run("throughput with the TUI attached", throughput.measure_tui_attached)
+    results["keys"] = run("key press to screen", tui_keys.measure)
     results["seconds"] = round(time.monotonic() - started, 1)
     results["machine"]["loadavg_at_end"] = os.getloadavg()[0]
     text = table(results)
