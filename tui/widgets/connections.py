@@ -125,6 +125,10 @@ class ConnectionsTable(Vertical):
 
     def on_mount(self) -> None:
         self._title()
+        self.watch(self.table, "scroll_y", self._on_table_scroll, init=False)
+
+    def _on_table_scroll(self, _old: float, _new: float) -> None:
+        self._refresh_visible()
 
     def _title(self) -> None:
         arrow = "↓" if self.sort_reverse else "↑"
@@ -158,23 +162,42 @@ class ConnectionsTable(Vertical):
                 del self._rows[conn_id]
         added = False
         for conn_id, conn in wanted.items():
-            new = cells(conn, self.bits)
-            old = self._rows.get(conn_id)
-            if old is None:
+            if conn_id not in self._rows:
+                new = cells(conn, self.bits)
                 table.add_row(*(new[key] for key, _, _ in COLUMNS), key=str(conn_id))
+                self._rows[conn_id] = new
                 added = True
-            else:
-                for key, value in new.items():
-                    if old[key] != value:
-                        table.update_cell(str(conn_id), key, value)
-            self._rows[conn_id] = new
         order = sorted(
             wanted, key=lambda i: sort_value(wanted[i], self.sort_key), reverse=self.sort_reverse
         )
         if added or order != self._order:
             self._sort_rows()
             self._order = order
+        self._refresh_visible()
         self._title()
+
+    def _refresh_visible(self) -> None:
+        """Bring the rows in view up to date with the latest report; the others catch up
+        when they scroll into view. Updating every changed cell of a thousand rows at each
+        poll held the display (and any key press) for a tenth of a second or more."""
+        table = self.table
+        count = table.row_count
+        if not count:
+            return
+        first = max(0, int(table.scroll_y))
+        last = min(count, first + max(1, table.size.height) + 1)
+        rows = table.ordered_rows
+        for index in range(first, last):
+            conn_id = int(rows[index].key.value)
+            conn = self._conns.get(conn_id)
+            old = self._rows.get(conn_id)
+            if conn is None or old is None:
+                continue
+            new = cells(conn, self.bits)
+            for key, value in new.items():
+                if old[key] != value:
+                    table.update_cell(str(conn_id), key, value)
+            self._rows[conn_id] = new
 
     def _sort_rows(self) -> None:
         conns = self._conns
