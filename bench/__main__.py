@@ -173,8 +173,8 @@ def table(results: dict) -> str:
     if k is not None and not failed("key press to screen", k):
         row(
             f"TUI: key press to screen with {k['connections']} connections changing, "
-            f"p50 / max ({k['presses']} presses)",
-            f"{k['ms_p50']:.0f} / {k['ms_max']:.0f} ms",
+            f"p50 / max ({k['presses']} presses after a first one)",
+            f"{k['ms_p50']:.0f} / {k['ms_max']:.0f} ms (first press {k['ms_first']:.0f} ms)",
             "≤ 100 ms",
             k["ms_max"] <= 100,
         )

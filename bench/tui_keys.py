@@ -2,7 +2,8 @@
 
 The display runs headless (Textual's run_test) on fixed data whose 1,000
 connections all change at every poll, as a busy engine's would. `d` toggles
-the downstream stall; the time is taken until the panel's border says so.
+the downstream stall; the time is taken until the panel's border says so
+(the next frame paints it, at most 1/60 s later).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from bench.common import QUICK, median
 
 COUNT = 1000
-PRESSES = 6 if QUICK else 20
+PRESSES = 6 if QUICK else 21
 
 
 def _connections(base: list, step: int) -> list:
@@ -55,7 +56,9 @@ async def _measure() -> dict:
         for _ in range(PRESSES):
             stalled = "STALL" in str(panel.border_subtitle)
             started = time.monotonic()
-            await pilot.press("d")
+            # Post the key as the terminal driver would; Pilot.press() also waits for
+            # the app to go idle, which alone takes about 40 ms.
+            app.simulate_key("d")
             while ("STALL" in str(panel.border_subtitle)) == stalled:
                 if time.monotonic() - started > 5:
                     break
@@ -63,12 +66,14 @@ async def _measure() -> dict:
             delays.append(time.monotonic() - started)
             await pilot.pause(0.2)
         rows = table.row_count
-    delays.sort()
+    # The first press also pays for first-time rendering of the stalled style.
+    first, rest = delays[0], sorted(delays[1:])
     return {
         "connections": rows,
-        "presses": len(delays),
-        "ms_p50": median(delays) * 1000,
-        "ms_max": delays[-1] * 1000,
+        "presses": len(rest),
+        "ms_first": first * 1000,
+        "ms_p50": median(rest) * 1000,
+        "ms_max": rest[-1] * 1000,
     }
 
 
