@@ -31,7 +31,7 @@ from bench.common import (
 )
 
 SECONDS = 2 if QUICK else 5
-RUNS = 1 if QUICK else 3
+RUNS = 1 if QUICK else 5
 ATTACHED_RUNS = 1 if QUICK else 2
 TUI_START = 3.0 if QUICK else 4.0  # Textual import and first snapshots
 
@@ -78,8 +78,10 @@ def measure() -> dict:
                 runs["shaper"].append(iperf(eng.port))
     result = {name: median(values) for name, values in runs.items()}
     result["runs"] = runs
-    result["shaper_vs_socat"] = result["shaper"] / result["socat"]
-    result["shaper_vs_direct"] = result["shaper"] / result["direct"]
+    # Ratios within a round (seconds apart) are steadier than ratios of medians:
+    # this machine's speed drifts by tens of percent between rounds.
+    result["shaper_vs_socat"] = median([a / b for a, b in zip(runs["shaper"], runs["socat"])])
+    result["shaper_vs_direct"] = median([a / b for a, b in zip(runs["shaper"], runs["direct"])])
     return result
 
 
