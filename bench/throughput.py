@@ -80,8 +80,9 @@ def measure() -> dict:
     result["runs"] = runs
     # Ratios within a round (seconds apart) are steadier than ratios of medians:
     # this machine's speed drifts by tens of percent between rounds.
-    result["shaper_vs_socat"] = median([a / b for a, b in zip(runs["shaper"], runs["socat"], strict=True)])
-    result["shaper_vs_direct"] = median([a / b for a, b in zip(runs["shaper"], runs["direct"], strict=True)])
+    for other in ("socat", "direct"):
+        pairs = zip(runs["shaper"], runs[other], strict=True)
+        result[f"shaper_vs_{other}"] = median([a / b for a, b in pairs])
     return result
 
 
