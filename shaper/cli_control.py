@@ -6,16 +6,14 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shaper import units
-from shaper.client import (
-    CONTROL_ENV,
-    TOKEN_ENV,
-    ControlClient,
-    ControlError,
-    default_control_url,
-)
+
+if TYPE_CHECKING:
+    from shaper.client import ControlClient
+
+from shaper.control_common import CONTROL_ENV, TOKEN_ENV, ControlError, default_control_url
 from shaper.limit_flags import add_limit_flags, limit_changes_from_args
 from shaper.limits import DIRECTIONS, LIMIT_KEYS, Limits
 from shaper.stats import EngineStats
@@ -79,6 +77,8 @@ def register(subparsers: Any) -> None:
 
 
 def _client(args: argparse.Namespace) -> ControlClient:
+    from shaper.client import ControlClient
+
     return ControlClient(args.control or default_control_url(), token=args.control_token)
 
 

@@ -18,39 +18,16 @@ from typing import Any
 
 import aiohttp
 
+from shaper.control_common import (  # noqa: F401  (re-exported: the client's public names)
+    CONTROL_ENV,
+    DEFAULT_CONTROL_URL,
+    TOKEN_ENV,
+    ControlError,
+    default_control_url,
+    normalize_url,
+)
 from shaper.limits import Limits
 from shaper.stats import ConnectionStats, EngineStats, connection_from_dict, engine_from_dict
-
-DEFAULT_CONTROL_URL = "http://127.0.0.1:8475"
-CONTROL_ENV = "SHAPER_CONTROL"
-TOKEN_ENV = "SHAPER_CONTROL_TOKEN"
-
-
-def default_control_url() -> str:
-    return os.environ.get(CONTROL_ENV) or DEFAULT_CONTROL_URL
-
-
-def normalize_url(url: str) -> str:
-    """Accept 'http://h:p', 'h:p' or a bare port."""
-    url = url.strip().rstrip("/")
-    if url.isdigit():
-        return f"http://127.0.0.1:{url}"
-    if "://" not in url:
-        return "http://" + url
-    return url
-
-
-class ControlError(Exception):
-    """An error answer of the control API (or status 0: the engine could not be reached)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class ControlClient:
