@@ -17,6 +17,7 @@ import struct
 from collections.abc import AsyncIterator
 
 import pytest
+from waiting import wait_until
 
 from shaper.limits import Limits
 from shaper.proxy import Engine, Route
@@ -48,15 +49,6 @@ async def read_to_end(reader: asyncio.StreamReader) -> bytes:
     while chunk := await reader.read(65536):
         parts.append(chunk)
     return b"".join(parts)
-
-
-async def wait_until(predicate, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Server:

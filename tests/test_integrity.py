@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
+from waiting import wait_until
 
 from shaper.limits import Limits
 from shaper.proxy import Engine, Route
@@ -163,15 +164,6 @@ async def change_limits(engine: Engine, rng: random.Random, done: asyncio.Event)
             engine.patch_limits(patch)
         changes += 1
     return changes
-
-
-async def wait_until(predicate, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def transfer(

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from waiting import wait_until
 
 from shaper import units
 from shaper.limits import LimitError, Limits
@@ -209,14 +210,6 @@ class FakeProfile:
         limits = self.limits.patched(changes)
         scenario = self.scenario.rebased(limits, changes) if self.scenario else None
         return FakeProfile(self.name, limits, scenario)
-
-
-async def wait_until(predicate, timeout=5.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 SHORT = [
