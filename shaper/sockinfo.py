@@ -117,8 +117,3 @@ def was_reset(sock: socket.socket | None) -> bool:
     except OSError:
         return False
     return bool(raw) and raw[0] == TCP_CLOSE
-
-
-def read_kernel(sock: socket.socket | None) -> KernelStats:
-    """Everything at once, uncached."""
-    return KernelReader(sock).read(0.0)
