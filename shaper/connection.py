@@ -308,7 +308,7 @@ def pipe_stats(
         round(pipe.meter_out.value(now), 1),
         model.queued,
         model.limits.buffer,
-        model.wire.size,
+        model.on_wire,
         sink_buffer,
         source.rx_queue,
         sink.tx_queue,
