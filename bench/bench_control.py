@@ -32,7 +32,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shaper.engine_process import EngineProcess  # noqa: E402
+from shaper.launcher import EngineProcess  # noqa: E402
 
 HOST = "127.0.0.1"
 

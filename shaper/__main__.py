@@ -1,5 +1,5 @@
 import sys
 
-from shaper.cli import main
+from shaper.cli.main import main
 
 sys.exit(main())

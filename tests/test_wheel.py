@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -32,15 +33,25 @@ def test_an_installed_wheel_lists_and_loads_the_shipped_presets(tmp_path):
     venv = tmp_path / "venv"
     made = run([uv, "venv", "--offline", "--python", sys.executable, str(venv)], tmp_path)
     assert made.returncode == 0, made.stderr
+    # The wheel alone; its dependencies come from the test's own environment (resolving
+    # them offline needs index pages uv's cache may not hold).
     installed = run(
-        [uv, "pip", "install", "--offline", str(wheels[0])], tmp_path, VIRTUAL_ENV=str(venv)
+        [uv, "pip", "install", "--offline", "--no-deps", str(wheels[0])],
+        tmp_path,
+        VIRTUAL_ENV=str(venv),
     )
     assert installed.returncode == 0, installed.stderr
     shaper = venv / "bin" / "shaper"
-    # From an empty directory: no ./profiles, no checkout to fall back on.
+    # From an empty directory: no ./profiles, no checkout to fall back on. The test's
+    # site-packages lends aiohttp and the rest; this checkout is not on that path (it is
+    # installed there as a .pth file, which PYTHONPATH entries do not read).
     empty = tmp_path / "elsewhere"
     empty.mkdir()
-    home = {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    home = {
+        "HOME": str(tmp_path / "home"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+    }
     listed = run([str(shaper), "profiles", "list"], empty, **home)
     assert listed.returncode == 0, listed.stderr
     names = {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}

@@ -18,8 +18,8 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
-from shaper.limits import DIRECTIONS, Limits
-from shaper.stats import ConnectionStats, EngineStats
+from shaper.model.limits import DIRECTIONS, Limits
+from shaper.model.snapshots import ConnectionStats, EngineStats
 from tui import format as fmt
 from tui.commands import ShaperCommands
 from tui.screens.dashboard import DashboardScreen

@@ -6,8 +6,8 @@ import time
 
 from rich.text import Text
 
-from shaper import units
-from shaper.limits import DirectionLimits
+from shaper.model import units
+from shaper.model.limits import DirectionLimits
 
 STATE_STYLES = {
     "flowing": "bold green",

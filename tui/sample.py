@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from shaper.limits import Limits
-from shaper.stats import ConnectionStats, DirectionStats, EngineStats, Event, KernelStats
+from shaper.model.limits import Limits
+from shaper.model.snapshots import ConnectionStats, DirectionStats, EngineStats, Event, KernelStats
 from tui.source import FixedSource
 
 T0 = 1_700_000_000.0

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-from shaper.limits import Limits
-from shaper.stats import ConnectionStats, EngineStats, Event
+from shaper.model.limits import Limits
+from shaper.model.snapshots import ConnectionStats, EngineStats, Event
 
 
 class SourceError(Exception):
@@ -68,22 +67,13 @@ class DataSource:
     async def apply_profile(self, name: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def save_profile(
-        self, name: str, limits: Limits, description: str = "", force: bool = False
-    ) -> Path:
-        """Save limits as a named profile in the user's profile directory."""
-        from shaper.profiles import save_profile
-
-        try:
-            return await asyncio.to_thread(
-                save_profile, name, limits, description=description, force=force
-            )
-        except Exception as exc:  # ProfileError, OSError: shown to the user as is
-            raise SourceError(str(exc)) from None
+    async def save_profile(self, name: str, description: str = "", force: bool = False) -> str:
+        """Save the engine-wide limits as a named profile; returns where it was written."""
+        raise NotImplementedError
 
 
 class ControlSource(DataSource):
-    """A running engine, through `shaper.client.ControlClient`."""
+    """A running engine, through `shaper.control.client.ControlClient`."""
 
     def __init__(self, url: str, token: str | None = None):
         self.url = url
@@ -92,7 +82,7 @@ class ControlSource(DataSource):
         self._client: Any = None
 
     async def open(self) -> dict[str, Any]:
-        from shaper.client import ControlClient
+        from shaper.control.client import ControlClient
 
         if self._client is None:  # kept across failed attempts, released by close()
             self._client = ControlClient(self.url, token=self.token)
@@ -111,7 +101,7 @@ class ControlSource(DataSource):
         return self._client
 
     async def _call(self, awaitable: Any) -> Any:
-        from shaper.client import ControlError
+        from shaper.control.client import ControlError
 
         try:
             return await awaitable
@@ -147,6 +137,10 @@ class ControlSource(DataSource):
 
     async def apply_profile(self, name: str) -> dict[str, Any]:
         return await self._call(self.client.apply_profile(name=name))
+
+    async def save_profile(self, name: str, description: str = "", force: bool = False) -> str:
+        saved = await self._call(self.client.save_profile(name, description, force))
+        return str(saved.get("path", name))
 
 
 class FixedSource(DataSource):
@@ -212,7 +206,7 @@ class FixedSource(DataSource):
 
     async def patch_limits(self, changes: dict[str, Any]) -> Limits:
         self.commands.append(("patch_limits", changes))
-        from shaper.limits import LimitError
+        from shaper.model.limits import LimitError
 
         try:
             self.limits = self.limits.patched(changes)
@@ -238,7 +232,7 @@ class FixedSource(DataSource):
 
     async def patch_connection_limits(self, conn_id: int, changes: dict[str, Any]) -> Limits:
         self.commands.append(("patch_connection_limits", (conn_id, changes)))
-        from shaper.limits import LimitError
+        from shaper.model.limits import LimitError
 
         try:
             return self.limits.patched(changes)
@@ -257,3 +251,8 @@ class FixedSource(DataSource):
             raise SourceError(f"unknown profile {name!r}")
         self._republish(profile=name)
         return {"profile": name, "limits": self.limits.to_dict()}
+
+    async def save_profile(self, name: str, description: str = "", force: bool = False) -> str:
+        self.commands.append(("save_profile", (name, description, force)))
+        self._profiles.append({"name": name, "description": description, "origin": "user"})
+        return f"{name}.toml (fixed data: nothing written)"

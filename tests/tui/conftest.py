@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tui_fixtures import DEFAULT_LIMITS, EngineEnv, engine_env
+from helpers import EngineEnv, engine_env, flood
+from tui_fixtures import DEFAULT_LIMITS
 
 
 @pytest.fixture
-async def env(tmp_path, monkeypatch) -> AsyncIterator[EngineEnv]:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+async def env(tmp_path) -> AsyncIterator[EngineEnv]:
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     (profiles / "crawl.toml").write_text(
         'name = "crawl"\ndescription = "a very slow test link"\n'
         '[upstream]\nrate = "64kbit"\n[downstream]\nrate = "128kbit"\nlatency = "100ms"\n'
     )
-    async with engine_env(DEFAULT_LIMITS, profiles_dir=profiles) as environment:
+    async with engine_env(DEFAULT_LIMITS, flood, profiles_dir=profiles) as environment:
         yield environment
 
 

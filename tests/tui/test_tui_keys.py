@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tui_fixtures import wait_until
+from helpers import wait_until
 
 from tui.app import ShaperApp
 from tui.commands import ACTIONS

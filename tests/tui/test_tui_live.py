@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from helpers import EngineEnv, wait_until
 from textual.widgets import DataTable, Input, OptionList
-from tui_fixtures import EngineEnv, wait_until
 
+from shaper.profiles import user_profiles_dir
 from tui.app import ShaperApp
 from tui.screens.limits import LimitsEditor
 from tui.screens.profiles import ProfilePicker
@@ -169,7 +170,7 @@ async def test_save_current_limits_as_profile(env: EngineEnv, tmp_path):
                          what="picker")
         await type_into(pilot, "#save-name", "mylink")
         await pilot.press("enter")
-        saved = tmp_path / "config" / "shaper" / "profiles" / "mylink.toml"
+        saved = user_profiles_dir() / "mylink.toml"  # the engine saved it
         await wait_until(saved.exists, pilot=pilot, what="profile file")
         assert "8Mbit" in saved.read_text()
 

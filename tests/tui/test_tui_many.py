@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from helpers import wait_until
 from textual.widgets import DataTable
-from tui_fixtures import wait_until
 
 from tui.app import ShaperApp
 from tui.sample import sample_connections, sample_source

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers import wait_until
 from textual.widgets import Input
-from tui_fixtures import wait_until
 
 from tui.app import ShaperApp
 from tui.sample import sample_source

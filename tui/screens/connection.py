@@ -9,8 +9,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from shaper.limits import Limits
-from shaper.stats import ConnectionStats, EngineStats, KernelStats
+from shaper.model.limits import Limits
+from shaper.model.snapshots import ConnectionStats, EngineStats, KernelStats
 from tui import format as fmt
 from tui.source import SourceError
 from tui.widgets.events import EventLog

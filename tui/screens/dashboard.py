@@ -8,8 +8,8 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from shaper.limits import Limits
-from shaper.stats import ConnectionStats, EngineStats
+from shaper.model.limits import Limits
+from shaper.model.snapshots import ConnectionStats, EngineStats
 from tui.widgets.connections import ConnectionsTable
 from tui.widgets.events import EventLog
 from tui.widgets.header import HeaderBar

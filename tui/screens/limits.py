@@ -16,7 +16,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from shaper.limits import DIRECTIONS, LimitError, Limits
+from shaper.model.limits import DIRECTIONS, LimitError, Limits
 from tui.source import SourceError
 
 FIELDS = [

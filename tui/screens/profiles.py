@@ -113,7 +113,7 @@ class ProfilePicker(ModalScreen[str | None]):
             return
         try:
             path = await self.app.source.save_profile(
-                name, self.app.limits, description="saved from the shaper display"
+                name, description="saved from the shaper display"
             )
         except SourceError as exc:
             self.message(str(exc), error=True)

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from shaper.stats import ConnectionStats
+from shaper.model.snapshots import ConnectionStats
 from tui import format as fmt
 
 # key, label, width

@@ -7,7 +7,7 @@ from collections import deque
 from rich.text import Text
 from textual.widgets import RichLog
 
-from shaper.stats import Event
+from shaper.model.snapshots import Event
 from tui import format as fmt
 
 KIND_STYLES = {

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from shaper.stats import EngineStats
+from shaper.model.snapshots import EngineStats
 
 
 def route_text(route: Any) -> str:

@@ -18,8 +18,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
-from shaper.limits import DirectionLimits
-from shaper.stats import DirectionStats
+from shaper.model.limits import DirectionLimits
+from shaper.model.snapshots import DirectionStats
 from tui import format as fmt
 
 ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}

@@ -1,0 +1,273 @@
+"""Every flag the verbs share, written once: routes, limits, the engine's own flags and the
+flags that reach a running engine. `serve` and `run` read the same flags into the same
+settings, so a mistake exits 2 in the parent before any child starts."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+from shaper.control.endpoint import CONTROL_ENV, TOKEN_ENV
+from shaper.model.addresses import AddressError, parse_address
+from shaper.model.limits import DIRECTIONS, DirectionLimits, LimitError, Limits
+from shaper.model.routes import Route
+from shaper.model.units import UnitError, parse_duration
+
+DEFAULT_CONTROL_PORT = 8475
+
+# (key in DirectionLimits, flag stem, help)
+LIMIT_FLAGS = (
+    ("rate", "rate", "link rate, e.g. 2Mbit, 500KiB/s; 0/off = unlimited"),
+    ("burst", "burst", "bytes the link may send at once after idling, e.g. 16KiB"),
+    ("latency", "latency", "one-way delay, e.g. 40ms"),
+    ("jitter", "jitter", "delay variation, e.g. 5ms (never reorders)"),
+    ("jitter_distribution", "jitter-distribution", "uniform or normal"),
+    ("buffer", "buffer", "the bounded queue, e.g. 64KiB (default 256KiB)"),
+    ("sockbuf", "sockbuf", "SO_RCVBUF/SO_SNDBUF of the proxy's sockets, e.g. 64KiB, or default"),
+    ("stall", "stall", "true/false: release nothing, so the queue fills and the sender blocks"),
+)
+# Flag prefix and the direction it sets (None: both).
+DIRECTION_PREFIXES: tuple[tuple[str, str | None], ...] = (
+    ("", None),
+    ("up-", "upstream"),
+    ("down-", "downstream"),
+)
+
+
+def limit_dest(prefix: str, key: str) -> str:
+    """Where argparse keeps --{prefix}{stem}: limit_both_rate, limit_up_rate, ..."""
+    return f"limit_{prefix.rstrip('-') or 'both'}_{key}"
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "limits",
+        "--X sets both directions; --up-X (client to server) and --down-X "
+        "(server to client) set one and win over --X",
+    )
+    for key, stem, help_text in LIMIT_FLAGS:
+        for prefix, direction in DIRECTION_PREFIXES:
+            text = help_text if direction is None else f"{direction} only"
+            group.add_argument(
+                f"--{prefix}{stem}", dest=limit_dest(prefix, key), metavar="VALUE", help=text
+            )
+
+
+def _given_limits(args: argparse.Namespace) -> list[tuple[str, str | None, str, str, Any]]:
+    """(flag, direction, key, stem, value) of every limit flag given, in a fixed order."""
+    found = []
+    for prefix, direction in DIRECTION_PREFIXES:
+        for key, stem, _ in LIMIT_FLAGS:
+            value = getattr(args, limit_dest(prefix, key), None)
+            if value is not None:
+                found.append((f"--{prefix}{stem}", direction, key, stem, value))
+    return found
+
+
+def limit_changes_from_args(
+    args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+) -> dict[str, dict[str, Any]]:
+    """The limit flags given, as a partial limits dict. Bad values exit 2 naming the flag."""
+    changes: dict[str, dict[str, Any]] = {d: {} for d in DIRECTIONS}
+    for flag, direction, key, _, value in _given_limits(args):
+        try:
+            DirectionLimits().patched({key: value})
+        except LimitError as exc:
+            message = f"argument {flag}: {str(exc).split(': ', 1)[1]}"
+            if parser is not None:
+                parser.error(message)
+            raise LimitError(flag, value, exc.accepted, message) from None
+        for target in (direction,) if direction else DIRECTIONS:
+            changes[target][key] = value
+    return {d: c for d, c in changes.items() if c}
+
+
+def limit_argv(args: argparse.Namespace) -> list[str]:
+    """The limit flags given, as arguments again (for a child `shaper serve`)."""
+    argv: list[str] = []
+    for flag, _, _, _, value in _given_limits(args):
+        argv += [flag, str(value)]
+    return argv
+
+
+# -- routes ---------------------------------------------------------------------------
+
+
+def add_route_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("routes")
+    group.add_argument(
+        "--listen", metavar="HOST:PORT", help="where clients connect (host defaults to 127.0.0.1)"
+    )
+    group.add_argument("--upstream", metavar="HOST:PORT", help="the real server")
+    group.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="LISTEN=UPSTREAM",
+        help="another listener and its upstream; repeatable; all routes share the limits",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        default="5s",
+        metavar="DURATION",
+        help="how long to wait for the upstream to accept (default 5s)",
+    )
+
+
+def route_argv(args: argparse.Namespace) -> list[str]:
+    argv: list[str] = []
+    if args.listen:
+        argv += ["--listen", args.listen]
+    if args.upstream:
+        argv += ["--upstream", args.upstream]
+    for route in args.route:
+        argv += ["--route", route]
+    return argv + ["--connect-timeout", args.connect_timeout]
+
+
+def parse_routes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Route]:
+    routes = []
+    try:
+        if args.listen or args.upstream:
+            if not (args.listen and args.upstream):
+                given, missing = ("--listen", "--upstream") if args.listen else ("--upstream",
+                                                                                 "--listen")
+                parser.error(f"{missing} is required with {given}")
+            routes.append(
+                Route(
+                    parse_address(args.listen, "127.0.0.1", "--listen address"),
+                    parse_address(args.upstream, None, "--upstream address"),
+                )
+            )
+        for spec in args.route:
+            listen, sep, upstream = spec.partition("=")
+            if not sep:
+                parser.error(
+                    f"argument --route: {spec!r} is not LISTEN=UPSTREAM (e.g. 15432=127.0.0.1:5432)"
+                )
+            routes.append(
+                Route(
+                    parse_address(listen, "127.0.0.1", "--route listen address"),
+                    parse_address(upstream, None, "--route upstream address"),
+                )
+            )
+    except AddressError as exc:
+        parser.error(str(exc))
+    if not routes:
+        parser.error(
+            "nothing to proxy: give --listen HOST:PORT --upstream HOST:PORT, "
+            "or --route LISTEN=UPSTREAM"
+        )
+    return routes
+
+
+# -- the engine's own flags -----------------------------------------------------------
+
+
+def add_profile_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("profile")
+    group.add_argument(
+        "--profile", metavar="NAME|PATH", help="start from a saved profile; limit flags override it"
+    )
+    group.add_argument("--profiles-dir", metavar="DIR", help="look for profiles here first")
+
+
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    add_profile_flags(parser)
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--control",
+        metavar="HOST:PORT",
+        help="serve the control API here (port 0 picks one; loopback unless a token is set)",
+    )
+    group.add_argument(
+        "--control-token", metavar="TOKEN", help="bearer token the control API requires"
+    )
+    group.add_argument(
+        "--stats-jsonl", metavar="PATH", help="write one JSON snapshot per interval ('-' = stdout)"
+    )
+    group.add_argument("--stats-interval", default="1s", metavar="DURATION", help="default 1s")
+    group.add_argument("--ready-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
+
+
+def parse_control_address(text: str) -> tuple[str, int]:
+    """Where to serve the control API: '127.0.0.1:8475', '[::1]:0', ':8475' or a bare port
+    (loopback), with or without 'http://'."""
+    raw = text.strip()
+    if raw.startswith("http://"):
+        raw = raw[len("http://") :].rstrip("/")
+    try:
+        return parse_address(raw, "127.0.0.1", "--control address")
+    except AddressError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """How a verb reaches a running engine."""
+    group = parser.add_argument_group("control")
+    group.add_argument(
+        "--control",
+        metavar="URL",
+        default=None,
+        help=f"the engine's control API (default ${CONTROL_ENV} or "
+        f"http://127.0.0.1:{DEFAULT_CONTROL_PORT})",
+    )
+    group.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        default=None,
+        help=f"bearer token, if the engine requires one (default ${TOKEN_ENV})",
+    )
+
+
+# -- settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What `serve` and `run` read from their flags."""
+
+    routes: list[Route]
+    limits: Limits
+    changes: dict[str, dict[str, Any]]  # the explicit limit flags; they win over the profile
+    profile: Any  # a loaded Profile, or None
+    connect_timeout: float  # seconds
+    stats_interval: float  # seconds
+
+
+def duration_flag(parser: argparse.ArgumentParser, flag: str, value: str) -> float:
+    """A duration flag in seconds; must be more than 0."""
+    try:
+        seconds = parse_duration(value) / 1_000_000
+    except UnitError as exc:
+        parser.error(f"argument {flag}: {exc}")
+    if seconds <= 0:
+        parser.error(f"argument {flag}: must be more than 0 (e.g. 5s)")
+    return seconds
+
+
+def engine_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> EngineSettings:
+    routes = parse_routes(args, parser)
+    changes = limit_changes_from_args(args, parser)
+    profile = None
+    if args.profile:
+        from shaper.profiles import ProfileError, load_profile
+
+        try:
+            profile = load_profile(args.profile, args.profiles_dir)
+        except ProfileError as exc:
+            parser.error(f"argument --profile: {exc}")
+    base = profile.limits if profile is not None else Limits()
+    try:
+        limits = base.patched(changes)
+    except LimitError as exc:
+        parser.error(str(exc))
+    return EngineSettings(
+        routes=routes,
+        limits=limits,
+        changes=changes,
+        profile=profile,
+        connect_timeout=duration_flag(parser, "--connect-timeout", args.connect_timeout),
+        stats_interval=duration_flag(parser, "--stats-interval", args.stats_interval),
+    )

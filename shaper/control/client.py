@@ -1,0 +1,228 @@
+"""Async client of the control API, used by the TUI, the CLI verbs and tests.
+
+    async with ControlClient("http://127.0.0.1:8475") as c:
+        print((await c.stats()).downstream.rate_out)
+        await c.patch_limits({"downstream": {"rate": "2Mbit"}})
+
+Errors from the server are raised as ControlError carrying the server's
+message and the offending field; an unreachable engine is a ControlError
+with status 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from shaper.control.endpoint import (  # noqa: F401  (re-exported: the client's public names)
+    CONTROL_ENV,
+    DEFAULT_CONTROL_URL,
+    TOKEN_ENV,
+    ControlError,
+    default_control_url,
+    normalize_url,
+)
+from shaper.model.limits import Limits
+from shaper.model.snapshots import (
+    ConnectionStats,
+    EngineStats,
+    connection_from_dict,
+    engine_from_dict,
+)
+
+
+class ControlClient:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: float = 10.0,
+    ):
+        self.url = normalize_url(url or default_control_url())
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ControlClient:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            self._session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        json_answer: bool = True,
+    ) -> Any:
+        session = self._ensure_session()
+        kwargs: dict[str, Any] = {"params": params}
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        try:
+            async with session.request(
+                method,
+                self.url + path,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                **kwargs,
+            ) as response:
+                text = await response.text(errors="replace")
+                is_json = response.content_type == "application/json"
+                if response.status >= 400:
+                    raise _error_from(self.url, response.status, text, is_json)
+                if not json_answer:
+                    return text
+                if not is_json:
+                    raise _not_an_engine(self.url, response.status, response.content_type)
+                return json.loads(text)
+        except aiohttp.ClientConnectionError as exc:
+            raise ControlError(
+                0, f"cannot reach the shaper control API at {self.url}: {exc}"
+            ) from None
+        except TimeoutError:
+            raise ControlError(
+                0, f"the shaper control API at {self.url} did not answer within {self.timeout:g}s"
+            ) from None
+
+    # -- engine ---------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        return await self._request("GET", "/v1/status")
+
+    async def stats(self, connections: bool = False) -> EngineStats:
+        params = {"connections": "1"} if connections else None
+        return engine_from_dict(await self._request("GET", "/v1/stats", params))
+
+    async def stream(
+        self, interval: float = 0.5, connections: bool = False
+    ) -> AsyncIterator[EngineStats]:
+        """Snapshots pushed by the server (server-sent events) until the engine stops."""
+        session = self._ensure_session()
+        params = {"interval": repr(float(interval))}
+        if connections:
+            params["connections"] = "1"
+        try:
+            async with session.get(self.url + "/v1/stream", params=params) as response:
+                if response.status >= 400:
+                    is_json = response.content_type == "application/json"
+                    raise _error_from(self.url, response.status, await response.text(), is_json)
+                if response.content_type != "text/event-stream":
+                    raise _not_an_engine(self.url, response.status, response.content_type)
+                data: list[bytes] = []
+                async for raw in response.content:
+                    line = raw.rstrip(b"\r\n")
+                    if not line:
+                        if data:
+                            payload = b"\n".join(data)
+                            data = []
+                            yield engine_from_dict(json.loads(payload))
+                        continue
+                    if line.startswith(b"data:"):
+                        data.append(line[5:].lstrip(b" "))
+        except aiohttp.ClientConnectionError as exc:
+            raise ControlError(
+                0, f"lost the shaper control API stream at {self.url}: {exc}"
+            ) from None
+
+    # -- limits ---------------------------------------------------------------
+
+    async def limits(self) -> Limits:
+        return Limits.from_dict(await self._request("GET", "/v1/limits"))
+
+    async def patch_limits(self, changes: dict[str, Any]) -> Limits:
+        return Limits.from_dict(await self._request("PATCH", "/v1/limits", body=changes))
+
+    # -- connections ------------------------------------------------------------
+
+    async def connections(self) -> list[ConnectionStats]:
+        return [connection_from_dict(c) for c in await self._request("GET", "/v1/connections")]
+
+    async def close_connection(self, conn_id: int, mode: str = "close") -> None:
+        await self._request("DELETE", f"/v1/connections/{int(conn_id)}", {"mode": mode})
+
+    async def connection_limits(self, conn_id: int) -> Limits:
+        data = await self._request("GET", f"/v1/connections/{int(conn_id)}/limits")
+        return Limits.from_dict(data)
+
+    async def patch_connection_limits(self, conn_id: int, changes: dict[str, Any]) -> Limits:
+        data = await self._request("PATCH", f"/v1/connections/{int(conn_id)}/limits", body=changes)
+        return Limits.from_dict(data)
+
+    async def clear_connection_limits(self, conn_id: int) -> Limits:
+        data = await self._request("DELETE", f"/v1/connections/{int(conn_id)}/limits")
+        return Limits.from_dict(data)
+
+    # -- profiles ---------------------------------------------------------------
+
+    async def profiles(self) -> list[dict[str, Any]]:
+        return await self._request("GET", "/v1/profiles")
+
+    async def profile(self) -> dict[str, Any]:
+        return await self._request("GET", "/v1/profile")
+
+    async def apply_profile(
+        self, name: str | None = None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Apply a listed profile by name, or an inline profile (the same keys as a file)."""
+        if (name is None) == (body is None):
+            raise ValueError("apply_profile: give exactly one of name or body")
+        payload = {"name": name} if name is not None else {"profile": body}
+        return await self._request("POST", "/v1/profile", body=payload)
+
+    # -- other ------------------------------------------------------------------
+
+    async def save_profile(
+        self, name: str, description: str = "", force: bool = False
+    ) -> dict[str, Any]:
+        """Save the engine-wide limits as a profile in the engine's user profile directory."""
+        body = {"name": name, "description": description, "force": force}
+        return await self._request("POST", "/v1/profiles", body=body)
+
+    async def metrics(self) -> str:
+        return await self._request("GET", "/metrics", json_answer=False)
+
+    async def openapi(self) -> dict[str, Any]:
+        return await self._request("GET", "/v1/openapi.json")
+
+
+def _not_an_engine(url: str, status: int, content_type: str) -> ControlError:
+    # Status 0, like an unreachable engine: there is no shaper to answer there.
+    return ControlError(
+        0,
+        f"{url} is not a shaper engine: it answered HTTP {status} with {content_type or 'no'} "
+        "content instead of the control API's JSON",
+    )
+
+
+def _error_from(url: str, status: int, text: str, is_json: bool) -> ControlError:
+    data = None
+    if is_json:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    if isinstance(data, dict) and "error" in data:
+        return ControlError(status, str(data["error"]), data.get("field"))
+    return _not_an_engine(url, status, "non-JSON" if not is_json else "unexpected JSON")

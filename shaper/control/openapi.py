@@ -1,0 +1,492 @@
+"""The OpenAPI 3.1 description of the control API, served at /v1/openapi.json.
+
+Kept beside the handlers in shaper/control.py; a test compares its paths and
+methods with the application's routes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from shaper.model.limits import JITTER_DISTRIBUTIONS, LIMIT_KEYS
+from shaper.model.snapshots import STATES
+from shaper.model.units import DURATION_FORMS, RATE_FORMS, SIZE_FORMS, SWITCH_FORMS
+from shaper.profiles.model import NAME_RE
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(schema)}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(_ref("Error"))}
+
+
+_BAD = _error("A bad value, body or query parameter; `field` names it")
+_UNKNOWN_CONNECTION = _error("No open connection with that id")
+_CONN_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "Connection id (integers increasing from 1)",
+    "schema": {"type": "integer", "minimum": 1},
+}
+# A switch: a JSON boolean, the numbers 1 or 0, or exactly the text true/false/1/0.
+_SWITCH = {
+    "description": SWITCH_FORMS,
+    "anyOf": [{"type": "boolean"}, {"enum": [0, 1, "true", "false", "1", "0"]}],
+}
+_QUERY_SWITCH = {"type": "string", "enum": ["true", "false", "1", "0"]}
+
+_WITH_CONNECTIONS = {
+    "name": "connections",
+    "in": "query",
+    "required": False,
+    "description": "1 to add every open connection's snapshot",
+    "schema": _QUERY_SWITCH,
+}
+_LIMITS_BODY = {
+    "required": True,
+    "content": _json_content(_ref("LimitsPatch")),
+}
+
+_NULLABLE_INT = {"type": ["integer", "null"]}
+
+_DIRECTION_LIMITS = {
+    "type": "object",
+    "description": "Limits of one direction, as unit strings",
+    "properties": {
+        "rate": {"type": "string", "description": RATE_FORMS, "examples": ["2Mbit", "off"]},
+        "burst": {"type": "string", "description": SIZE_FORMS, "examples": ["0B", "16KiB"]},
+        "latency": {"type": "string", "description": DURATION_FORMS, "examples": ["20ms"]},
+        "jitter": {"type": "string", "description": DURATION_FORMS, "examples": ["5ms"]},
+        "jitter_distribution": {"type": "string", "enum": list(JITTER_DISTRIBUTIONS)},
+        "buffer": {"type": "string", "description": SIZE_FORMS, "examples": ["256KiB"]},
+        "sockbuf": {
+            "type": "string",
+            "description": "'default' (the OS's, autotuned) or " + SIZE_FORMS,
+            "examples": ["default", "64KiB"],
+        },
+        "stall": {"type": "boolean", "description": "Release nothing: the queue fills"},
+    },
+    "additionalProperties": False,
+}
+assert set(_DIRECTION_LIMITS["properties"]) == set(LIMIT_KEYS)
+
+_DIRECTION_PATCH = copy.deepcopy(_DIRECTION_LIMITS)
+_DIRECTION_PATCH["description"] = "Any subset of the limits of one direction"
+for _schema in _DIRECTION_PATCH["properties"].values():
+    if _schema.get("type") == "string" and "enum" not in _schema:
+        _schema["type"] = ["string", "number"]
+_DIRECTION_PATCH["properties"]["stall"] = {**_SWITCH, "description": "Release nothing: the "
+                                           "queue fills. " + SWITCH_FORMS}
+
+_DIRECTION_STATS = {
+    "type": "object",
+    "properties": {
+        "direction": {"type": "string", "enum": ["upstream", "downstream"]},
+        "state": {"type": "string", "enum": list(STATES)},
+        "bytes_in": {"type": "integer", "description": "Bytes read from the source"},
+        "bytes_out": {"type": "integer", "description": "Bytes written to the sink"},
+        "rate_in": {"type": "number", "description": "Bytes per second, smoothed"},
+        "rate_out": {"type": "number", "description": "Bytes per second, smoothed"},
+        "queue": {"type": "integer", "description": "Bytes in the bounded queue"},
+        "queue_capacity": {"type": "integer"},
+        "wire": {"type": "integer", "description": "Bytes waiting out their latency"},
+        "sink_buffer": {"type": "integer", "description": "Bytes in the sink's write buffer"},
+        "source_kernel_rx": _NULLABLE_INT,
+        "sink_kernel_tx": _NULLABLE_INT,
+        "source_rcvbuf": _NULLABLE_INT,
+        "sink_sndbuf": _NULLABLE_INT,
+    },
+}
+
+_KERNEL_STATS = {
+    "type": "object",
+    "properties": {
+        name: _NULLABLE_INT
+        for name in ("rx_queue", "tx_queue", "rcvbuf", "sndbuf", "rtt_us", "cwnd")
+    },
+}
+
+_CONNECTION_STATS = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "route": {"type": "string", "examples": ["127.0.0.1:15432 -> 127.0.0.1:5432"]},
+        "client": {"type": "string"},
+        "server": {"type": "string"},
+        "age": {"type": "number"},
+        "state": {"type": "string"},
+        "upstream": _ref("DirectionStats"),
+        "downstream": _ref("DirectionStats"),
+        "client_kernel": _ref("KernelStats"),
+        "server_kernel": _ref("KernelStats"),
+        "limits_override": {"type": "boolean"},
+    },
+}
+
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "time": {"type": "number"},
+        "kind": {"type": "string"},
+        "message": {"type": "string"},
+        "connection": _NULLABLE_INT,
+    },
+}
+
+_ENGINE_STATS = {
+    "type": "object",
+    "properties": {
+        "time": {"type": "number"},
+        "uptime": {"type": "number"},
+        "connections_open": {"type": "integer"},
+        "connections_total": {"type": "integer"},
+        "resets": {"type": "integer"},
+        "errors": {"type": "integer"},
+        "upstream": _ref("DirectionStats"),
+        "downstream": _ref("DirectionStats"),
+        "events": {"type": "array", "items": _ref("Event")},
+        "connections": {
+            "type": "array",
+            "items": _ref("ConnectionStats"),
+            "description": "Only with ?connections=1",
+        },
+        "scenario": {"type": ["object", "null"]},
+        "profile": {"type": ["string", "null"]},
+        "limits": _ref("Limits"),
+    },
+}
+
+_STATUS = {
+    "type": "object",
+    "properties": {
+        "version": {"type": "string"},
+        "pid": {"type": "integer"},
+        "routes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "listen": {"type": "string"},
+                    "upstream": {"type": "string"},
+                    "description": {"type": "string"},
+                },
+            },
+        },
+        "uptime": {"type": "number"},
+        "started_at": {"type": "number"},
+        "limits": _ref("Limits"),
+        "profile": {"type": ["string", "null"]},
+        "scenario": {"type": ["object", "null"]},
+        "connections_open": {"type": "integer"},
+    },
+}
+
+_PROFILE_STATE = {
+    "type": "object",
+    "properties": {
+        "profile": {"type": ["string", "null"]},
+        "modified": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Limits changed by hand since the profile set them (the profile "
+            "is then shown as modified, e.g. 3g*)",
+        },
+        "scenario": {"type": ["object", "null"]},
+        "limits": _ref("Limits"),
+    },
+}
+
+_SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "description": "What is wrong and what is accepted"},
+            "field": {"type": ["string", "null"], "description": "e.g. downstream.rate"},
+            "value": {"description": "The rejected value, when there is one"},
+            "accepted": {"type": "string", "description": "The accepted forms"},
+        },
+    },
+    "DirectionLimits": _DIRECTION_LIMITS,
+    "Limits": {
+        "type": "object",
+        "properties": {
+            "upstream": _ref("DirectionLimits"),
+            "downstream": _ref("DirectionLimits"),
+        },
+    },
+    "DirectionLimitsPatch": _DIRECTION_PATCH,
+    "LimitsPatch": {
+        "type": "object",
+        "description": "Partial limits; only the given keys change",
+        "properties": {
+            "upstream": _ref("DirectionLimitsPatch"),
+            "downstream": _ref("DirectionLimitsPatch"),
+        },
+        "additionalProperties": False,
+        "examples": [{"downstream": {"rate": "2Mbit", "latency": "40ms"}}],
+    },
+    "DirectionStats": _DIRECTION_STATS,
+    "KernelStats": _KERNEL_STATS,
+    "ConnectionStats": _CONNECTION_STATS,
+    "Event": _EVENT,
+    "EngineStats": _ENGINE_STATS,
+    "Status": _STATUS,
+    "ProfileState": _PROFILE_STATE,
+    "ProfileInfo": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "origin": {"type": "string", "description": "shipped or user"},
+        },
+    },
+}
+
+_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/status": {
+        "get": {
+            "summary": "Version, routes, uptime, current limits and profile",
+            "responses": {"200": _ok("Engine status", _ref("Status"))},
+        }
+    },
+    "/v1/stats": {
+        "get": {
+            "summary": "One snapshot: totals and each direction's stages",
+            "parameters": [_WITH_CONNECTIONS],
+            "responses": {"200": _ok("Snapshot", _ref("EngineStats")), "400": _BAD},
+        }
+    },
+    "/v1/stream": {
+        "get": {
+            "summary": "Snapshots pushed as server-sent events (event: snapshot)",
+            "description": "Each event's data is one EngineStats object as JSON. Ticks follow "
+            "absolute deadlines; a slow reader skips ticks instead of receiving a burst.",
+            "parameters": [
+                {
+                    "name": "interval",
+                    "in": "query",
+                    "required": False,
+                    "description": "Seconds between snapshots, 0.05 to 60 (default 0.5)",
+                    "schema": {"type": "number", "minimum": 0.05, "maximum": 60},
+                },
+                _WITH_CONNECTIONS,
+            ],
+            "responses": {
+                "200": {
+                    "description": "An event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "400": _BAD,
+            },
+        }
+    },
+    "/v1/limits": {
+        "get": {
+            "summary": "The engine-wide limits",
+            "responses": {"200": _ok("Limits", _ref("Limits"))},
+        },
+        "patch": {
+            "summary": "Change some limits of either or both directions, live",
+            "requestBody": _LIMITS_BODY,
+            "responses": {"200": _ok("The new full limits", _ref("Limits")), "400": _BAD},
+        },
+    },
+    "/v1/connections": {
+        "get": {
+            "summary": "Snapshots of the open connections",
+            "responses": {
+                "200": _ok("Connections", {"type": "array", "items": _ref("ConnectionStats")})
+            },
+        }
+    },
+    "/v1/connections/{id}": {
+        "delete": {
+            "summary": "Close a connection (FIN both ways) or reset it (RST)",
+            "parameters": [
+                _CONN_ID,
+                {
+                    "name": "mode",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["close", "reset"], "default": "close"},
+                },
+            ],
+            "responses": {
+                "200": _ok(
+                    "Closed",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "mode": {"type": "string"},
+                            "closed": {"type": "boolean"},
+                        },
+                    },
+                ),
+                "400": _BAD,
+                "404": _UNKNOWN_CONNECTION,
+                "409": _error("The connection is already closing"),
+            },
+        }
+    },
+    "/v1/connections/{id}/limits": {
+        "get": {
+            "summary": "The limits in effect for one connection",
+            "parameters": [_CONN_ID],
+            "responses": {
+                "200": _ok("Limits", _ref("Limits")),
+                "404": _UNKNOWN_CONNECTION,
+            },
+        },
+        "patch": {
+            "summary": "Override some limits for one connection (engine-wide changes then "
+            "no longer apply to it)",
+            "parameters": [_CONN_ID],
+            "requestBody": _LIMITS_BODY,
+            "responses": {
+                "200": _ok("The connection's new full limits", _ref("Limits")),
+                "400": _BAD,
+                "404": _UNKNOWN_CONNECTION,
+            },
+        },
+        "delete": {
+            "summary": "Remove the override: the connection follows the engine-wide limits",
+            "parameters": [_CONN_ID],
+            "responses": {
+                "200": _ok("The limits now in effect", _ref("Limits")),
+                "404": _UNKNOWN_CONNECTION,
+            },
+        },
+    },
+    "/v1/profiles": {
+        "get": {
+            "summary": "Profiles that can be applied by name (shipped and saved)",
+            "responses": {"200": _ok("Profiles", {"type": "array", "items": _ref("ProfileInfo")})},
+        },
+        "post": {
+            "summary": "Save the engine-wide limits as a profile in the engine's user profile "
+            "directory (then listed and applicable by name)",
+            "requestBody": {
+                "required": True,
+                "content": _json_content(
+                    {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string", "pattern": NAME_RE.pattern},
+                            "description": {"type": "string"},
+                            "force": _SWITCH,
+                        },
+                        "additionalProperties": False,
+                        "examples": [{"name": "office-wifi", "description": "desk 4"}],
+                    }
+                ),
+            },
+            "responses": {
+                "201": _ok(
+                    "Saved",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "path": {"type": "string"},
+                            "directory": {"type": "string"},
+                        },
+                    },
+                ),
+                "400": _BAD,
+                "409": _error("A profile of that name exists, or would be hidden: use force"),
+            },
+        },
+    },
+    "/v1/profile": {
+        "get": {
+            "summary": "The applied profile, its scenario phase and the limits",
+            "responses": {"200": _ok("Profile state", _ref("ProfileState"))},
+        },
+        "post": {
+            "summary": "Apply a listed profile by name, or an inline profile",
+            "requestBody": {
+                "required": True,
+                "content": _json_content(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "profile": {"type": "object"},
+                        },
+                        "additionalProperties": False,
+                        "examples": [{"name": "3g"}],
+                    }
+                ),
+            },
+            "responses": {
+                "200": _ok("Profile state", _ref("ProfileState")),
+                "400": _BAD,
+                "404": _error("No listed profile has that name"),
+            },
+        },
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus text exposition (format 0.0.4)",
+            "responses": {
+                "200": {
+                    "description": "Metrics",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/v1/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _ok("OpenAPI document", {"type": "object"})},
+        }
+    },
+}
+
+_COMMON_RESPONSES = {
+    "401": _error("Missing or wrong bearer token (only when the engine has a control token)"),
+}
+
+
+def openapi_document(version: str = "0") -> dict[str, Any]:
+    """A fresh copy of the document."""
+    paths = copy.deepcopy(_PATHS)
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"].update(copy.deepcopy(_COMMON_RESPONSES))
+            # Every operation rejects unknown query parameters with a 400.
+            operation["responses"].setdefault("400", copy.deepcopy(_BAD))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "shaper control API",
+            "version": version,
+            "description": "Drive a running shaper engine: limits, connections, profiles, "
+            "snapshots. Loopback only unless the engine has a token; then send "
+            '\'Authorization: Bearer TOKEN\'. Errors are {"error", "field"} JSON.',
+        },
+        "components": {
+            "schemas": copy.deepcopy(_SCHEMAS),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{}, {"bearer": []}],
+        "paths": paths,
+    }

@@ -1,0 +1,315 @@
+"""A proxied connection: two legs (client, server), two pipes (upstream, downstream).
+
+Lifecycle: the client leg is accepted with reading paused; the server leg is
+dialed; once both are up, reading starts. EOF on a leg is forwarded as a
+half-close once that direction has drained. A reset on one leg becomes a
+reset on the other. When both directions have forwarded EOF, or a leg is
+lost, the connection closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+
+from shaper.engine import kernel
+from shaper.engine.pipe import Pipe
+from shaper.engine.timers import LoopTimers, TimerFdTimers
+from shaper.model import snapshots as stats
+from shaper.model.addresses import format_address
+from shaper.model.limits import Limits
+
+CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
+CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that does not read
+
+
+class Leg(asyncio.BufferedProtocol):
+    """One socket of the connection. It is the source of one pipe and the sink of the other."""
+
+    def __init__(self, connection: Connection, name: str, source_of: Pipe, sink_of: Pipe):
+        self.connection = connection
+        self.name = name  # "client" or "server"
+        self.transport: asyncio.Transport | None = None  # set once the socket is connected
+        self.source_of = source_of  # the direction this socket's bytes feed
+        self.sink_of = sink_of  # the direction that writes into this socket
+        self.lost = False
+        self.kernel = kernel.KernelReader(None)
+        self._fast_reader: _FastReader | None = None
+
+    def use_fast_reads(self, fast: bool) -> None:
+        """Switch how the transport hands us bytes: sized buffers (exact bound) or fresh
+        bytes objects (no copy). asyncio's set_protocol picks the read path per protocol."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or fast == (self._fast_reader is not None):
+            return
+        if fast:
+            self._fast_reader = _FastReader(self)
+            transport.set_protocol(self._fast_reader)
+        else:
+            self._fast_reader = None
+            transport.set_protocol(self)
+
+    @property
+    def sock(self) -> socket.socket | None:
+        if self.transport is None:
+            return None
+        return self.transport.get_extra_info("socket")
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.kernel = kernel.KernelReader(self.sock)
+        self.connection.leg_made(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.source_of.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.source_of.buffer_updated(nbytes)
+
+    def eof_received(self) -> bool:
+        # A resumed reader may report EOF again; forward it once.
+        if not self.source_of.eof:
+            self.source_of.source_eof()
+        return True  # keep the transport open: the other direction may still flow
+
+    def pause_writing(self) -> None:
+        self.sink_of.set_sink_blocked(True)
+
+    def resume_writing(self) -> None:
+        self.sink_of.set_sink_blocked(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.connection.leg_lost(self, exc)
+
+
+class _FastReader(asyncio.Protocol):
+    """The leg, as a plain Protocol: used while its source direction is unshaped."""
+
+    def __init__(self, leg: Leg):
+        self.leg = leg
+
+    def data_received(self, data: bytes) -> None:
+        self.leg.source_of.data_received(data)
+
+    def eof_received(self) -> bool:
+        return self.leg.eof_received()
+
+    def pause_writing(self) -> None:
+        self.leg.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.leg.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.leg.connection_lost(exc)
+
+
+class Connection:
+    def __init__(
+        self,
+        conn_id: int,
+        route: str,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        timers: TimerFdTimers | LoopTimers,
+        record: Callable[[str, str, int | None], None],
+        on_closed: Callable[[Connection], None],
+    ):
+        self.id = conn_id
+        self.route = route
+        self.loop = loop
+        self.started = time.time()
+        self.state = CONNECTING
+        self.client_addr = ""
+        self.server_addr = ""
+        self.override: Limits | None = None
+        self._record = record
+        self._on_closed = on_closed
+        self.upstream = Pipe("upstream", limits.upstream, loop, timers, self._pipe_finished)
+        self.downstream = Pipe("downstream", limits.downstream, loop, timers, self._pipe_finished)
+        self.client = Leg(self, "client", source_of=self.upstream, sink_of=self.downstream)
+        self.server = Leg(self, "server", source_of=self.downstream, sink_of=self.upstream)
+        self.reset_seen = False
+
+    # -- legs ----------------------------------------------------------------------
+
+    def leg_made(self, leg: Leg) -> None:
+        limits = self.limits
+        if leg is self.client:
+            leg.transport.pause_reading()
+            peer = leg.transport.get_extra_info("peername")
+            self.client_addr = format_address(peer)
+            kernel.set_buffers(leg.sock, limits.upstream.sockbuf, limits.downstream.sockbuf)
+            self.upstream.source = leg.transport
+            self.downstream.set_sink(leg.transport)
+        else:
+            self.upstream.set_sink(leg.transport)
+            self.downstream.source = leg.transport
+        pipe = leg.source_of
+        pipe.on_read_mode = leg.use_fast_reads
+        leg.use_fast_reads(pipe.fast_reads)
+
+    def server_connected(self) -> None:
+        """Both legs are up: start reading in both directions."""
+        if self.state != CONNECTING:
+            return
+        self.state = OPEN
+        peer = self.server.transport.get_extra_info("peername")
+        self.server_addr = format_address(peer)
+        self._record("connect", f"{self.client_addr} -> {self.server_addr}", self.id)
+        if not self.client.lost:
+            self.client.transport.resume_reading()
+
+    def leg_lost(self, leg: Leg, exc: Exception | None) -> None:
+        if self.state == CLOSED:
+            return
+        other = self.server if leg is self.client else self.client
+        if isinstance(exc, ConnectionResetError | BrokenPipeError) or (
+            exc is not None and not isinstance(exc, ConnectionAbortedError)
+        ):
+            self.reset_seen = True
+            self._record("reset", f"{leg.name} reset: {exc}; resetting {other.name}", self.id)
+            self._abort(other, reset=True)
+        elif not (self.upstream.eof_sent and self.downstream.eof_sent):
+            # The leg went away without a reset (closed by us, or lost): close the other one.
+            self._abort(other, reset=False)
+        self._finish()
+
+    def _pipe_finished(self, pipe: Pipe) -> None:
+        """A direction drained after its source's EOF: forward the half-close."""
+        sink = pipe.sink
+        if sink is not None and not sink.is_closing() and sink.can_write_eof():
+            try:
+                sink.write_eof()
+            except OSError:
+                pass
+        if self.upstream.eof_sent and self.downstream.eof_sent:
+            self.close()
+
+    # -- control ---------------------------------------------------------------
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.upstream.limits, self.downstream.limits)
+
+    def set_limits(self, limits: Limits) -> None:
+        old = self.limits
+        self.upstream.set_limits(limits.upstream)
+        self.downstream.set_limits(limits.downstream)
+        if (old.upstream.sockbuf, old.downstream.sockbuf) != (
+            limits.upstream.sockbuf,
+            limits.downstream.sockbuf,
+        ):
+            kernel.set_buffers(
+                self.client.sock, limits.upstream.sockbuf, limits.downstream.sockbuf
+            )
+            kernel.set_buffers(
+                self.server.sock, limits.downstream.sockbuf, limits.upstream.sockbuf
+            )
+            # Back to "default" cannot undo a size already set: Linux turns
+            # autotuning off for a socket once SO_RCVBUF/SO_SNDBUF is set.
+            self.client.kernel.invalidate()
+            self.server.kernel.invalidate()
+
+    def close(self, reset: bool = False) -> None:
+        """Close both legs: gracefully (pending bytes are flushed by the transports) or with RST."""
+        if self.state == CLOSED:
+            return
+        self.state = CLOSING
+        self._abort(self.client, reset=reset)
+        self._abort(self.server, reset=reset)
+        self._finish()
+
+    def _abort(self, leg: Leg, reset: bool) -> None:
+        transport = leg.transport
+        if transport is None or transport.is_closing() and not reset:
+            return
+        if reset:
+            sock = leg.sock
+            if sock is not None:
+                kernel.set_reset_on_close(sock)
+            transport.abort()
+        else:
+            # close() flushes the write buffer first; a peer that never reads
+            # would keep the socket forever, so the flush gets a deadline.
+            transport.close()
+            self.loop.call_later(CLOSE_GRACE, self._force_close, leg)
+
+    def _force_close(self, leg: Leg) -> None:
+        if not leg.lost and leg.transport is not None:
+            leg.transport.abort()
+
+    def force_close(self) -> None:
+        """Abort whatever is still flushing (the engine is stopping)."""
+        self._force_close(self.client)
+        self._force_close(self.server)
+
+    @property
+    def legs_lost(self) -> bool:
+        return all(leg.lost or leg.transport is None for leg in (self.client, self.server))
+
+    def source_reset(self, leg: Leg) -> None:
+        """A paused reader found its socket reset by the peer (see Engine's sweep)."""
+        if self.state != CLOSED:
+            self.leg_lost(leg, ConnectionResetError("connection reset by peer"))
+            if leg.transport is not None:
+                leg.transport.abort()
+
+    def _finish(self) -> None:
+        if self.state == CLOSED:
+            return
+        self.state = CLOSED
+        self.upstream.close()
+        self.downstream.close()
+        self._on_closed(self)
+
+    # -- stats -------------------------------------------------------------------
+
+    def snapshot(
+        self, now: float, with_kernel: bool = True, wall: float | None = None
+    ) -> stats.ConnectionStats:
+        client_k = self.client.kernel.read(now) if with_kernel else kernel.EMPTY
+        server_k = self.server.kernel.read(now) if with_kernel else kernel.EMPTY
+        return stats.ConnectionStats(
+            id=self.id,
+            route=self.route,
+            client=self.client_addr,
+            server=self.server_addr,
+            age=round((wall or time.time()) - self.started, 3),
+            state=self.state,
+            upstream=pipe_stats(self.upstream, now, client_k, server_k),
+            downstream=pipe_stats(self.downstream, now, server_k, client_k),
+            client_kernel=client_k,
+            server_kernel=server_k,
+            limits_override=self.override is not None,
+        )
+
+
+def pipe_stats(
+    pipe: Pipe, now: float, source: stats.KernelStats, sink: stats.KernelStats
+) -> stats.DirectionStats:
+    model = pipe.model
+    transport = pipe.sink
+    sink_buffer = 0
+    if transport is not None and not transport.is_closing():
+        sink_buffer = transport.get_write_buffer_size()
+    # Positional: this runs for every direction of every connection per snapshot.
+    return stats.DirectionStats(
+        pipe.direction,
+        pipe.state(),
+        model.bytes_in,
+        model.bytes_out,
+        round(pipe.meter_in.value(now), 1),
+        round(pipe.meter_out.value(now), 1),
+        model.queued,
+        model.limits.buffer,
+        model.on_wire,
+        sink_buffer,
+        source.rx_queue,
+        sink.tx_queue,
+        source.rcvbuf,
+        sink.sndbuf,
+    )

@@ -1,0 +1,119 @@
+"""What the kernel holds for a socket: queue sizes, buffer sizes, TCP_INFO.
+
+Linux only; elsewhere every reader returns None, which the UI shows as n/a.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+import sys
+
+from shaper.model.snapshots import KernelStats
+
+SIOCINQ = 0x541B  # unread bytes in the receive queue
+SIOCOUTQ = 0x5411  # unsent + unacknowledged bytes in the send queue
+# struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32 fields;
+# rtt is the 16th u32 (offset 68), snd_cwnd the 19th (offset 80).
+_TCP_INFO_LEN = 104
+_RTT_OFFSET = 68
+_CWND_OFFSET = 80
+LINUX = sys.platform.startswith("linux")
+
+
+_ZERO = b"\0\0\0\0"
+
+
+def _ioctl_int(fd: int, request: int) -> int | None:
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, request, _ZERO), sys.byteorder, signed=True)
+    except OSError:
+        return None
+
+
+def set_buffers(sock: socket.socket, rcvbuf: int | None, sndbuf: int | None) -> None:
+    """Set SO_RCVBUF / SO_SNDBUF (None leaves the OS default and its autotuning)."""
+    try:
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if sndbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    except OSError:
+        pass
+
+
+def set_reset_on_close(sock: socket.socket) -> None:
+    """SO_LINGER (1, 0): closing sends RST instead of FIN."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+
+
+class KernelReader:
+    """Reads one socket's kernel state. Queue sizes are read on every call (they move
+    with every byte); buffer sizes and TCP_INFO change slowly and are re-read at most
+    every `slow_every` seconds, which keeps a snapshot of a thousand connections cheap."""
+
+    __slots__ = ("_sock", "_fd", "_slow", "_slow_at", "slow_every")
+
+    def __init__(self, sock: socket.socket | None, slow_every: float = 0.5):
+        self._sock = sock
+        self._fd = -1
+        if sock is not None and LINUX:
+            try:
+                self._fd = sock.fileno()
+            except OSError:
+                self._fd = -1
+        self._slow: tuple[int | None, int | None, int | None, int | None] = (None,) * 4
+        self._slow_at = float("-inf")
+        self.slow_every = slow_every
+
+    def invalidate(self) -> None:
+        """Buffer sizes were just changed: re-read them on the next call."""
+        self._slow_at = float("-inf")
+
+    def read(self, now: float) -> KernelStats:
+        fd = self._fd
+        if fd < 0:
+            return EMPTY
+        if now - self._slow_at >= self.slow_every:
+            self._slow = _read_slow(self._sock)
+            self._slow_at = now
+        rcvbuf, sndbuf, rtt, cwnd = self._slow
+        return KernelStats(
+            _ioctl_int(fd, SIOCINQ), _ioctl_int(fd, SIOCOUTQ), rcvbuf, sndbuf, rtt, cwnd
+        )
+
+
+EMPTY = KernelStats()
+
+
+def _read_slow(sock: socket.socket) -> tuple[int | None, int | None, int | None, int | None]:
+    rtt = cwnd = rcvbuf = sndbuf = None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+        if len(raw) >= _CWND_OFFSET + 4:
+            rtt = struct.unpack_from("I", raw, _RTT_OFFSET)[0]
+            cwnd = struct.unpack_from("I", raw, _CWND_OFFSET)[0]
+        rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    except OSError:
+        pass
+    return rcvbuf, sndbuf, rtt, cwnd
+
+
+TCP_CLOSE = 7  # tcp_info.tcpi_state after a reset
+
+
+def was_reset(sock: socket.socket | None) -> bool:
+    """True when the kernel has closed this socket (an RST arrived) but nobody has read
+    it yet: a paused reader would otherwise only learn of it when it reads again."""
+    if sock is None or not LINUX:
+        return False
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+    except OSError:
+        return False
+    return bool(raw) and raw[0] == TCP_CLOSE

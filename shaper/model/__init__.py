@@ -1,0 +1,1 @@
+"""Plain values: units, limits, addresses, routes and snapshots. No I/O."""

@@ -1,0 +1,179 @@
+"""Per-direction limits: what one pipe of one connection is shaped by.
+
+Limits are immutable. Changes are expressed as partial dicts of unit strings
+(the same strings the CLI, the API, profiles and the TUI use) and applied
+with `Limits.patched`, which validates everything before anything changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from shaper.model import units
+
+DIRECTIONS = ("upstream", "downstream")
+JITTER_DISTRIBUTIONS = ("uniform", "normal")
+DEFAULT_BUFFER = 256 * 1024
+MAX_BUFFER = 1024**3
+
+
+class LimitError(ValueError):
+    """A limit that cannot be applied. `field` is the key path, e.g. 'downstream.rate'."""
+
+    def __init__(self, field: str, value: object, accepted: str, message: str | None = None):
+        self.field = field
+        self.value = value
+        self.accepted = accepted
+        super().__init__(message or f"{field}: invalid value {value!r}: expected {accepted}")
+
+
+@dataclass(frozen=True)
+class DirectionLimits:
+    rate: int = 0  # bits per second; 0 = unlimited
+    burst: int = 0  # bytes the link may send at once after idling (token-bucket depth)
+    latency: int = 0  # one-way, microseconds
+    jitter: int = 0  # microseconds; never reorders
+    jitter_distribution: str = "uniform"
+    buffer: int = DEFAULT_BUFFER  # the bounded queue, bytes
+    sockbuf: int | None = None  # SO_RCVBUF/SO_SNDBUF of the proxy's sockets; None = OS default
+    stall: bool = False  # release nothing: the queue fills and the sender blocks
+
+    @property
+    def shaped(self) -> bool:
+        """False when bytes can pass straight through (the relay fast path)."""
+        return bool(self.rate or self.latency or self.jitter or self.stall)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rate": units.format_rate(self.rate),
+            "burst": units.format_size(self.burst),
+            "latency": units.format_duration(self.latency),
+            "jitter": units.format_duration(self.jitter),
+            "jitter_distribution": self.jitter_distribution,
+            "buffer": units.format_size(self.buffer),
+            "sockbuf": units.format_size(self.sockbuf) if self.sockbuf else "default",
+            "stall": self.stall,
+        }
+
+    def patched(self, changes: dict[str, Any], where: str = "") -> DirectionLimits:
+        """A copy with `changes` (unit strings) applied; raises LimitError naming the field."""
+        if not isinstance(changes, dict):
+            raise LimitError(
+                where or "limits", changes, "a table of limits such as {rate = '2Mbit'}"
+            )
+        values: dict[str, Any] = {}
+        for key, raw in changes.items():
+            path = f"{where}.{key}" if where else key
+            parser = _PARSERS.get(key)
+            if parser is None:
+                raise LimitError(path, raw, _known_keys_hint(key), message=_unknown_key(path, key))
+            try:
+                values[key] = parser(raw)
+            except units.UnitError as exc:
+                raise LimitError(path, raw, exc.accepted, message=f"{path}: {exc}") from None
+        result = dataclasses.replace(self, **values)
+        result.check(where)
+        return result
+
+    def check(self, where: str = "") -> None:
+        prefix = f"{where}." if where else ""
+        if self.buffer < 1 or self.buffer > MAX_BUFFER:
+            raise LimitError(
+                prefix + "buffer", units.format_size(self.buffer), "a size from 1B to 1GiB"
+            )
+        if self.sockbuf is not None and not (1024 <= self.sockbuf <= 256 * 1024**2):
+            raise LimitError(
+                prefix + "sockbuf",
+                units.format_size(self.sockbuf),
+                "'default' or a size from 1KiB to 256MiB",
+            )
+        if self.jitter > 0 and self.jitter > 60_000_000:
+            raise LimitError(
+                prefix + "jitter", units.format_duration(self.jitter), "a duration up to 60s"
+            )
+        if self.latency > 600_000_000:
+            raise LimitError(
+                prefix + "latency", units.format_duration(self.latency), "a duration up to 600s"
+            )
+
+
+def _parse_sockbuf(raw: Any) -> int | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("default", "os", "")):
+        return None
+    size = units.parse_size(raw)
+    return size or None
+
+
+def _parse_distribution(raw: Any) -> str:
+    if raw in JITTER_DISTRIBUTIONS:
+        return raw
+    raise units.UnitError("jitter distribution", raw, " or ".join(JITTER_DISTRIBUTIONS))
+
+
+_PARSERS = {
+    "rate": units.parse_rate,
+    "burst": units.parse_size,
+    "latency": units.parse_duration,
+    "jitter": units.parse_duration,
+    "jitter_distribution": _parse_distribution,
+    "buffer": units.parse_size,
+    "sockbuf": _parse_sockbuf,
+    "stall": units.parse_switch,
+}
+LIMIT_KEYS = tuple(_PARSERS)
+
+
+def _known_keys_hint(key: str) -> str:
+    return "one of " + ", ".join(LIMIT_KEYS)
+
+
+def _unknown_key(path: str, key: str) -> str:
+    close = difflib.get_close_matches(str(key), LIMIT_KEYS, n=1)
+    suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{path}: unknown limit {key!r}{suggestion}; known limits: {', '.join(LIMIT_KEYS)}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    upstream: DirectionLimits = field(default_factory=DirectionLimits)
+    downstream: DirectionLimits = field(default_factory=DirectionLimits)
+
+    def direction(self, name: str) -> DirectionLimits:
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {"upstream": self.upstream.to_dict(), "downstream": self.downstream.to_dict()}
+
+    def patched(self, changes: dict[str, Any], where: str = "") -> Limits:
+        """Apply {"upstream": {...}, "downstream": {...}}; keys are validated first."""
+        if not isinstance(changes, dict):
+            raise LimitError(
+                where or "limits", changes, "an object with upstream and/or downstream"
+            )
+        result = self
+        for key, value in changes.items():
+            path = f"{where}.{key}" if where else key
+            if key not in DIRECTIONS:
+                close = difflib.get_close_matches(str(key), DIRECTIONS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise LimitError(
+                    path,
+                    value,
+                    "upstream or downstream",
+                    message=f"{path}: unknown direction {key!r}{hint}; "
+                    "expected upstream or downstream",
+                )
+            updated = result.direction(key).patched(value, where=path)
+            result = dataclasses.replace(result, **{key: updated})
+        return result
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "") -> Limits:
+        return cls().patched(data, where)
+
+    def with_both(self, changes: dict[str, Any]) -> Limits:
+        """Apply the same changes to both directions."""
+        return self.patched({d: dict(changes) for d in DIRECTIONS})

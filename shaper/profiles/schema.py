@@ -1,0 +1,172 @@
+"""Checking a profile's table form (a TOML document or a JSON body) and building it:
+every error names the key path, the bad value and the accepted forms."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from shaper.model.limits import DIRECTIONS, LIMIT_KEYS, LimitError, Limits
+from shaper.profiles.lines import key_lines, line_of
+from shaper.profiles.model import (
+    NAME_FORM,
+    NAME_RE,
+    ORIGIN_FILE,
+    ORIGIN_INLINE,
+    Profile,
+    ProfileError,
+)
+from shaper.shaping.scenario import Scenario, ScenarioError
+
+TOP_KEYS = ("name", "description", "source", "upstream", "downstream", "scenario")
+SCENARIO_KEYS = ("repeat", "phases")
+PHASE_KEYS = ("name", "duration", "upstream", "downstream")
+
+
+def profile_from_dict(
+    data: Mapping[str, Any],
+    source: str = "<inline>",
+    *,
+    default_name: str | None = None,
+    origin: str | None = None,
+    text: str | None = None,
+) -> Profile:
+    """Build and validate a profile from its table form (the TOML document, or a JSON body).
+
+    `source` names where the data came from in error messages (a file path or '<inline>');
+    `text`, when given, is the TOML text, used to find the line of a bad key.
+    """
+    lines = key_lines(text) if text else {}
+
+    def fail(field: str, message: str, value: object = None, accepted: str | None = None):
+        return ProfileError(
+            message,
+            file=source,
+            line=line_of(lines, field),
+            field=field,
+            value=value,
+            accepted=accepted,
+        )
+
+    if not isinstance(data, Mapping):
+        raise fail("", "a profile must be a table (object)", data, "a table")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise fail(key, _unknown(key, key, TOP_KEYS, "key"), data[key], ", ".join(TOP_KEYS))
+
+    name = data.get("name", default_name)
+    if name is None:
+        raise fail("name", "missing 'name'", None, NAME_FORM)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise fail(
+            "name", f"name: invalid profile name {name!r}: expected {NAME_FORM}", name, NAME_FORM
+        )
+    strings = {}
+    for key in ("description", "source"):
+        value = data.get(key, "")
+        if not isinstance(value, str):
+            raise fail(key, f"{key}: expected a string, got {value!r}", value, "a string")
+        strings[key] = value
+
+    base: dict[str, Any] = {}
+    for direction in DIRECTIONS:
+        if direction in data:
+            table = data[direction]
+            if not isinstance(table, Mapping):
+                raise fail(
+                    direction,
+                    f"{direction}: expected a table of limits, got {table!r}",
+                    table,
+                    f"a [{direction}] table with keys {', '.join(LIMIT_KEYS)}",
+                )
+            base[direction] = dict(table)
+    try:
+        limits = Limits().patched(base)
+    except LimitError as exc:
+        raise fail(exc.field, str(exc), exc.value, exc.accepted) from None
+
+    scenario = None
+    if "scenario" in data:
+        scenario = _scenario(data["scenario"], limits, fail)
+
+    return Profile(
+        name=name,
+        limits=limits,
+        description=strings["description"],
+        source=strings["source"],
+        scenario=scenario,
+        origin=origin or (ORIGIN_INLINE if source == "<inline>" else ORIGIN_FILE),
+        path=None if source == "<inline>" else source,
+    )
+
+
+def _scenario(table: Any, limits: Limits, fail) -> Scenario:
+    form = "a [scenario] table with repeat = true|false and [[scenario.phases]] entries"
+    if not isinstance(table, Mapping):
+        raise fail("scenario", f"scenario: expected a table, got {table!r}", table, form)
+    for key in table:
+        if key not in SCENARIO_KEYS:
+            raise fail(
+                f"scenario.{key}",
+                _unknown(f"scenario.{key}", key, SCENARIO_KEYS, "key"),
+                table[key],
+                ", ".join(SCENARIO_KEYS),
+            )
+    repeat = table.get("repeat", False)
+    if not isinstance(repeat, bool):
+        raise fail(
+            "scenario.repeat",
+            f"scenario.repeat: expected true or false, got {repeat!r}",
+            repeat,
+            "true or false",
+        )
+    phases = table.get("phases")
+    if not isinstance(phases, list) or not phases:
+        raise fail(
+            "scenario.phases",
+            "scenario.phases: expected at least one phase ([[scenario.phases]] with name and "
+            f"duration), got {phases!r}",
+            phases,
+            "one or more [[scenario.phases]] tables",
+        )
+    for i, phase in enumerate(phases):
+        path = f"scenario.phases[{i}]"
+        if not isinstance(phase, Mapping):
+            raise fail(
+                path,
+                f"{path}: expected a table, got {phase!r}",
+                phase,
+                "a table with " + ", ".join(PHASE_KEYS),
+            )
+        for key in phase:
+            if key not in PHASE_KEYS:
+                raise fail(
+                    f"{path}.{key}",
+                    _unknown(f"{path}.{key}", key, PHASE_KEYS, "key"),
+                    phase[key],
+                    ", ".join(PHASE_KEYS),
+                )
+        name = phase.get("name")
+        if name is not None and not isinstance(name, str):
+            raise fail(
+                f"{path}.name", f"{path}.name: expected a string, got {name!r}", name, "a string"
+            )
+        for direction in DIRECTIONS:
+            if direction in phase and not isinstance(phase[direction], Mapping):
+                raise fail(
+                    f"{path}.{direction}",
+                    f"{path}.{direction}: expected a table of limits, got {phase[direction]!r}",
+                    phase[direction],
+                    "a table of limits",
+                )
+    try:
+        return Scenario.build(limits, phases, repeat=repeat)
+    except (LimitError, ScenarioError) as exc:
+        raise fail(exc.field, str(exc), exc.value, exc.accepted) from None
+
+
+def _unknown(path: str, key: str, known: tuple[str, ...], what: str) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{path}: unknown {what} {key!r}{hint}; expected one of: {', '.join(known)}"

@@ -1,0 +1,35 @@
+"""A smoothed rate, fed with (now, bytes): what the display shows as rate in and out."""
+
+from __future__ import annotations
+
+import math
+
+
+class RateMeter:
+    """Exponentially smoothed bytes-per-second meter, fed with (now, bytes)."""
+
+    def __init__(self, half_life: float = 0.5):
+        self.half_life = half_life
+        self._decay = math.log(2) / half_life
+        self.rate = 0.0
+        self._last: float | None = None
+        self._pending = 0
+
+    def add(self, now: float, nbytes: int) -> None:
+        self._pending += nbytes
+        if self._last is None:
+            self._last = now
+
+    def value(self, now: float) -> float:
+        if self._last is None:
+            self._last = now
+            return 0.0
+        elapsed = now - self._last
+        if elapsed <= 0:
+            return self.rate
+        weight = math.exp(-elapsed * self._decay)
+        instant = self._pending / elapsed
+        self.rate = weight * self.rate + (1 - weight) * instant
+        self._pending = 0
+        self._last = now
+        return self.rate

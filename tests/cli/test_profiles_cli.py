@@ -1,0 +1,122 @@
+"""`shaper profiles list | show | validate | save`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from profile_samples import GOOD, PRESET_FILES, write
+
+from shaper.cli.main import main
+from shaper.profiles import (
+    load_profile,
+    parse_profile,
+    user_profiles_dir,
+)
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_list(capsys, isolated):
+    write(user_profiles_dir() / "home.toml", 'description = "home wifi"\n')
+    code, out, err = run_cli(capsys, "profiles", "list")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert any(line.split()[:2] == ["3g", "preset"] and "1.6 Mbit/s" in line for line in lines)
+    assert any(line.split()[:3] == ["home", "user", "home"] for line in lines)
+    assert f"user: {user_profiles_dir()}" in out
+    code, out, _ = run_cli(capsys, "profiles", "list", "--json")
+    listed = {p["name"]: p for p in json.loads(out)}
+    assert listed["tunnel"]["origin"] == "preset" and listed["home"]["origin"] == "user"
+
+
+def test_cli_show(capsys):
+    code, out, err = run_cli(capsys, "profiles", "show", "tunnel")
+    assert code == 0 and err == ""
+    assert out.startswith("tunnel  (preset: ")
+    assert "rate                 12Mbit        12Mbit" in out
+    assert "scenario: 3 phases, 30s per pass, repeats" in out
+    assert "2. tunnel: 5s (from 20s): upstream.stall=true, downstream.stall=true" in out
+    code, out, _ = run_cli(capsys, "profiles", "show", "3g", "--toml")
+    assert code == 0
+    assert parse_profile(out).limits == load_profile("3g").limits
+    code, out, _ = run_cli(capsys, "profiles", "show", "3g", "--json")
+    assert json.loads(out)["limits"]["downstream"]["latency"] == "150ms"
+
+
+def test_cli_show_missing_exits_2_without_traceback(capsys):
+    code, out, err = run_cli(capsys, "profiles", "show", "sattelite-geo")
+    assert code == 2 and out == ""
+    assert err.startswith("shaper: error: no profile named 'sattelite-geo'.")
+    assert "Did you mean 'satellite-geo'" in err
+    assert "Traceback" not in err
+
+
+def test_cli_validate(capsys, isolated):
+    good = write(isolated / "good.toml", GOOD)
+    bad = write(isolated / "bad.toml", GOOD.replace('"2Mbit"', '"2 potatoes"'))
+    code, out, err = run_cli(capsys, "profiles", "validate", str(good), "3g")
+    assert code == 0 and err == ""
+    assert f"ok       {good} (profile office)" in out
+    code, out, err = run_cli(capsys, "profiles", "validate", str(good), str(bad))
+    assert code == 2
+    assert f"ok       {good}" in out
+    assert f"invalid  {bad}:6: upstream.rate: invalid rate '2 potatoes'" in err
+    assert "1 of 2 invalid" in err and "Traceback" not in err
+    assert run_cli(capsys, "profiles", "validate", *map(str, PRESET_FILES))[0] == 0
+
+
+async def test_cli_save_reads_a_running_engine(capsys, tmp_path):
+    from shaper.control.server import start_control
+    from shaper.engine.engine import Engine
+    from shaper.model.routes import Route
+
+    engine = Engine([Route(("127.0.0.1", 0), ("127.0.0.1", 9))])
+    await engine.start()
+    runner, (host, port) = await start_control(engine, "127.0.0.1", 0, None)
+    try:
+        engine.patch_limits({"downstream": {"rate": "1500kbit", "latency": "30ms"},
+                             "upstream": {"buffer": "32KiB"}})
+        url = f"http://{host}:{port}"
+        argv = ["profiles", "save", "captured", "--control", url, "--description", "from test"]
+        code = await asyncio.to_thread(main, argv)
+        assert code == 0
+        saved = load_profile("captured")
+        assert saved.limits == engine.limits
+        assert saved.description == "from test" and saved.origin == "user"
+        assert url in saved.source
+        code = await asyncio.to_thread(main, argv)
+        assert code == 2
+        code = await asyncio.to_thread(main, [*argv, "--force"])
+        assert code == 0
+    finally:
+        await runner.cleanup()
+        await engine.stop()
+    out, err = capsys.readouterr()
+    assert f"saved profile captured to {user_profiles_dir() / 'captured.toml'}" in out
+    assert "already exists; use --force" in err and "Traceback" not in err
+
+
+def test_cli_save_without_an_engine(capsys):
+    code, out, err = run_cli(capsys, "profiles", "save", "x", "--control", "127.0.0.1:9")
+    assert code == 1
+    assert "127.0.0.1:9" in err and "Traceback" not in err
+    assert not (user_profiles_dir() / "x.toml").exists()
+
+
+def test_shaper_serve_with_a_missing_profile_exits_2(capsys):
+    code, out, err = run_cli(
+        capsys, "serve", "--profile", "5g", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"
+    )
+    assert code == 2
+    assert "no profile named '5g'" in err and "Traceback" not in err

@@ -1,0 +1,106 @@
+"""`shaper limits` and `shaper stats` against a real engine's control API.
+
+The CLI runs its own event loop, so it runs in a worker thread while the engine runs here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from helpers import engine_env
+
+from shaper.cli.main import main
+
+
+@pytest.fixture
+async def env():
+    async with engine_env() as value:
+        yield value
+
+
+async def run(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_limits_show(env, capsys):
+    assert await run("limits", "--control", env.url) == 0
+    out = capsys.readouterr().out
+    assert "engine limits" in out
+    assert "rate" in out and "upstream" in out and "downstream" in out
+
+
+async def test_limits_change(env, capsys):
+    code = await run("limits", "--control", env.url, "--down-rate", "2Mbit", "--latency", "20ms")
+    assert code == 0
+    assert env.engine.limits.downstream.rate == 2_000_000
+    assert env.engine.limits.upstream.latency == 20_000
+    assert env.engine.limits.upstream.rate == 0
+    out = capsys.readouterr().out
+    assert "2Mbit *" in out
+    assert await run("limits", "--control", env.url, "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["downstream"]["rate"] == "2Mbit"
+
+
+async def test_limits_from_the_environment(env, capsys, monkeypatch):
+    monkeypatch.setenv("SHAPER_CONTROL", env.url)
+    assert await run("limits", "--up-stall", "true") == 0
+    assert env.engine.limits.upstream.stall is True
+
+
+async def test_limits_bad_value_exits_2_without_a_traceback(env, capsys):
+    with pytest.raises(SystemExit) as info:
+        await run("limits", "--control", env.url, "--down-rate", "2mbps")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--down-rate" in err and "ambiguous" in err
+    assert "Traceback" not in err
+    assert env.engine.limits.downstream.rate == 0
+
+
+async def test_connection_limits(env, capsys):
+    await env.connect()
+    conn_id = str(env.newest_id())
+    assert await run("limits", "--control", env.url, "--connection", conn_id,
+                     "--down-latency", "30ms") == 0
+    assert "connection" in capsys.readouterr().out
+    assert env.engine.connection_limits(int(conn_id)).downstream.latency == 30_000
+    assert env.engine.limits.downstream.latency == 0
+    assert await run("limits", "--control", env.url, "--connection", conn_id, "--clear") == 0
+    assert env.engine.connections[int(conn_id)].override is None
+    assert await run("limits", "--control", env.url, "--connection", "999") == 2
+    assert "no open connection with id 999" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        await run("limits", "--control", env.url, "--clear")
+    assert info.value.code == 2
+
+
+async def test_stats(env, capsys):
+    await env.connect()
+    assert await run("stats", "--control", env.url) == 0
+    out = capsys.readouterr().out
+    assert "connections 1 open, 1 total" in out
+    assert "upstream" in out and "downstream" in out and "queue" in out
+    assert await run("stats", "--control", env.url, "--connections") == 0
+    out = capsys.readouterr().out
+    assert f"#{env.newest_id()} " in out
+    assert await run("stats", "--control", env.url, "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["connections_open"] == 1 and "connections" not in data
+
+
+async def test_unreachable_engine_exits_1(capsys):
+    async with engine_env() as e:
+        url = e.url
+    assert await run("stats", "--control", url) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach" in err and "Traceback" not in err
+
+
+async def test_token(capsys):
+    async with engine_env(token="s3cret") as e:
+        assert await run("stats", "--control", e.url) == 2
+        assert "token" in capsys.readouterr().err
+        assert await run("stats", "--control", e.url, "--control-token", "s3cret") == 0

@@ -1,0 +1,316 @@
+"""`python -m shaper serve` as a real process: readiness line, proxying, clean exit on
+SIGINT/SIGTERM, bad flags, and the stats JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+from helpers import HOST, Server, echo, echo_roundtrip
+
+LISTENING = re.compile(r"^listening on (\S+):(\d+) -> (\S+)$")
+ENGINE_KEYS = {
+    "time",
+    "uptime",
+    "connections_open",
+    "connections_total",
+    "resets",
+    "errors",
+    "upstream",
+    "downstream",
+    "events",
+    "connections",
+    "scenario",
+    "profile",
+    "limits",
+}
+DIRECTION_KEYS = {
+    "direction",
+    "state",
+    "bytes_in",
+    "bytes_out",
+    "rate_in",
+    "rate_out",
+    "queue",
+    "queue_capacity",
+    "wire",
+    "sink_buffer",
+    "source_kernel_rx",
+    "sink_kernel_tx",
+    "source_rcvbuf",
+    "sink_sndbuf",
+}
+LIMIT_KEYS = {"rate", "burst", "latency", "jitter", "jitter_distribution", "buffer", "sockbuf"}
+
+
+def shaper_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+async def start_serve(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shaper",
+        "serve",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=shaper_env(),
+    )
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def serving(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await start_serve(*args)
+    try:
+        yield process
+    finally:
+        await stop(process)
+
+
+async def listening_line(process: asyncio.subprocess.Process) -> tuple[str, int, str]:
+    line = await asyncio.wait_for(process.stdout.readline(), 20)
+    text = line.decode().rstrip("\n")
+    if not text:
+        err = await asyncio.wait_for(process.stderr.read(), 5)
+        raise AssertionError(f"serve printed nothing; stderr: {err.decode()}")
+    match = LISTENING.match(text)
+    assert match, f"unexpected first line {text!r}"
+    return match.group(1), int(match.group(2)), match.group(3)
+
+
+async def roundtrip(port: int, payload: bytes) -> bytes:
+    return await echo_roundtrip((HOST, port), payload)
+
+
+# -- running and stopping ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_serve_proxies_and_exits_0_on_signal(sig):
+    async with (
+        Server(echo) as upstream,
+        serving(
+            "--listen", f"{HOST}:0", "--upstream", f"{HOST}:{upstream.port}", "--latency", "1ms"
+        ) as process,
+    ):
+        host, port, target = await listening_line(process)
+        assert host == HOST and port > 0
+        assert target == f"{HOST}:{upstream.port}"
+        payload = random.Random(30).randbytes(500_000)
+        assert await asyncio.wait_for(roundtrip(port, payload), 20) == payload
+
+        # A connection still open when the signal comes is closed, and the exit is clean.
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(b"ping")
+            assert await asyncio.wait_for(reader.readexactly(4), 10) == b"ping"
+            process.send_signal(sig)
+            code = await asyncio.wait_for(process.wait(), 15)
+            assert code == 0
+            with contextlib.suppress(ConnectionResetError):
+                assert await asyncio.wait_for(reader.read(), 10) == b""
+        finally:
+            writer.close()
+        stderr = (await process.stderr.read()).decode()
+        assert "Traceback" not in stderr, stderr
+
+
+@pytest.mark.timeout(60)
+async def test_serve_several_routes():
+    async with (
+        Server(echo) as first,
+        Server(echo) as second,
+        serving(
+            "--route", f"{HOST}:0={HOST}:{first.port}", "--route", f"0={HOST}:{second.port}"
+        ) as process,
+    ):
+        lines = [await listening_line(process), await listening_line(process)]
+        assert [line[2] for line in lines] == [f"{HOST}:{first.port}", f"{HOST}:{second.port}"]
+        for _, port, _ in lines:
+            payload = random.Random(port).randbytes(100_000)
+            assert await asyncio.wait_for(roundtrip(port, payload), 20) == payload
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+
+
+# -- bad flags ----------------------------------------------------------------------------
+
+
+BAD_FLAGS = [
+    # (extra args, what stderr must mention)
+    (["--rate", "5mbps"], ["--rate", "5mbps", "Mbit"]),
+    (["--down-latency", "10 parsecs"], ["--down-latency", "10 parsecs", "ms"]),
+    (["--buffer", "lots"], ["--buffer", "lots", "KiB"]),
+    (["--up-stall", "maybe"], ["--up-stall", "maybe", "true"]),
+    (["--jitter-distribution", "pareto"], ["--jitter-distribution", "pareto", "uniform"]),
+    (["--connect-timeout", "soon"], ["--connect-timeout", "soon", "ms"]),
+    (["--stats-interval", "often"], ["--stats-interval", "often"]),
+]
+
+
+async def run_to_exit(*args: str) -> tuple[int, str, str]:
+    process = await start_serve(*args)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        await stop(process)
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("extra", "mentions"), BAD_FLAGS, ids=[f[0][0] for f in BAD_FLAGS])
+async def test_bad_limit_flags_exit_2_naming_the_flag(extra, mentions):
+    code, out, err = await run_to_exit("--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", *extra)
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err, err
+    assert "listening on" not in out
+    for word in mentions:
+        assert word in err, f"{word!r} not in stderr: {err}"
+
+
+BAD_ADDRESSES = [
+    (["--listen", "nowhere:port", "--upstream", f"{HOST}:9"], ["--listen", "nowhere:port"]),
+    (["--listen", f"{HOST}:0", "--upstream", "::1:6379"], ["--upstream", "::1:6379", "[IPv6]"]),
+    (["--listen", f"{HOST}:0", "--upstream", f"{HOST}:70000"], ["--upstream", "70000"]),
+    (["--listen", f"{HOST}:0"], ["--upstream"]),
+    (["--route", "15432"], ["--route", "15432", "LISTEN=UPSTREAM"]),
+    ([], ["--listen", "--upstream", "--route"]),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("args", "mentions"), BAD_ADDRESSES, ids=[" ".join(a[0]) or "nothing" for a in BAD_ADDRESSES]
+)
+async def test_bad_addresses_exit_2_naming_the_flag(args, mentions):
+    code, out, err = await run_to_exit(*args)
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err, err
+    for word in mentions:
+        assert word in err, f"{word!r} not in stderr: {err}"
+
+
+@pytest.mark.timeout(60)
+async def test_port_in_use_exits_2_without_traceback():
+    async with Server(echo) as taken:
+        code, out, err = await run_to_exit(
+            "--listen", f"{HOST}:{taken.port}", "--upstream", f"{HOST}:9"
+        )
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err, err
+    assert str(taken.port) in err or "listen" in err, err
+
+
+# -- stats JSON lines ---------------------------------------------------------------------
+
+
+def check_snapshot(snapshot: dict) -> None:
+    assert set(snapshot) >= ENGINE_KEYS, ENGINE_KEYS - set(snapshot)
+    for direction in ("upstream", "downstream"):
+        assert set(snapshot[direction]) >= DIRECTION_KEYS
+        assert snapshot[direction]["direction"] == direction
+        assert set(snapshot["limits"][direction]) >= LIMIT_KEYS
+    for conn in snapshot["connections"]:
+        assert set(conn["upstream"]) >= DIRECTION_KEYS
+        assert set(conn["downstream"]) >= DIRECTION_KEYS
+
+
+@pytest.mark.timeout(60)
+async def test_stats_jsonl_to_stdout():
+    async with (
+        Server(echo) as upstream,
+        serving(
+            "--listen",
+            f"{HOST}:0",
+            "--upstream",
+            f"{HOST}:{upstream.port}",
+            "--down-rate",
+            "2Mbit",
+            "--stats-jsonl",
+            "-",
+            "--stats-interval",
+            "100ms",
+        ) as process,
+    ):
+        _, port, _ = await listening_line(process)
+        payload = random.Random(31).randbytes(100_000)
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(payload)
+            await writer.drain()
+            snapshots = []
+            seen_open = False
+            for _ in range(200):
+                line = await asyncio.wait_for(process.stdout.readline(), 10)
+                snapshot = json.loads(line)
+                check_snapshot(snapshot)
+                snapshots.append(snapshot)
+                if snapshot["connections_open"] == 1 and snapshot["connections"]:
+                    seen_open = True
+                    conn = snapshot["connections"][0]
+                    assert conn["upstream"]["bytes_in"] <= len(payload)
+                if seen_open and len(snapshots) >= 3:
+                    break
+            assert seen_open
+            assert snapshots[-1]["limits"]["downstream"]["rate"] == "2Mbit"
+            assert snapshots[-1]["limits"]["upstream"]["rate"] == "off"
+            times = [s["time"] for s in snapshots]
+            assert times == sorted(times)
+        finally:
+            writer.close()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+
+
+@pytest.mark.timeout(60)
+async def test_stats_jsonl_to_a_file(tmp_path):
+    path = tmp_path / "stats.jsonl"
+    async with (
+        Server(echo) as upstream,
+        serving(
+            "--listen",
+            f"{HOST}:0",
+            "--upstream",
+            f"{HOST}:{upstream.port}",
+            "--stats-jsonl",
+            str(path),
+            "--stats-interval",
+            "50ms",
+        ) as process,
+    ):
+        _, port, _ = await listening_line(process)
+        payload = random.Random(32).randbytes(50_000)
+        assert await asyncio.wait_for(roundtrip(port, payload), 20) == payload
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            lines = path.read_text().splitlines() if path.exists() else []
+            snapshots = [json.loads(line) for line in lines[:-1]]  # the last may be partial
+            if any(s["connections_total"] >= 1 for s in snapshots) and len(snapshots) >= 3:
+                break
+            assert loop.time() < deadline, f"stats file has {len(lines)} lines"
+            await asyncio.sleep(0.05)
+        for snapshot in snapshots:
+            check_snapshot(snapshot)
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    totals = [json.loads(line) for line in path.read_text().splitlines()]
+    assert totals[-1]["connections_total"] == 1

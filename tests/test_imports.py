@@ -1,0 +1,67 @@
+"""Deferred imports stay deferred: each check runs in a fresh interpreter, since
+import-linter sees neither string imports nor what a package root loads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def loaded_after(code: str) -> set[str]:
+    """The modules loaded in a fresh interpreter after running `code`."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def under(modules: set[str], *packages: str) -> set[str]:
+    return {m for m in modules if any(m == p or m.startswith(p + ".") for p in packages)}
+
+
+def test_the_headless_engine_loads_no_display():
+    modules = loaded_after(
+        "import shaper.engine.engine, shaper.engine.api, shaper.cli.serve, shaper.control.server\n"
+        "from shaper.cli.main import build_parser\nbuild_parser()"
+    )
+    assert "shaper.engine.engine" in modules  # the probe did load the engine
+    assert not under(modules, "textual", "tui", "rich")
+
+
+def test_the_command_line_loads_the_engine_and_aiohttp_only_when_a_verb_needs_them():
+    modules = loaded_after("from shaper.cli.main import build_parser\nbuild_parser()")
+    assert not under(modules, "shaper.engine", "shaper.control.server", "aiohttp", "textual")
+
+
+def test_the_display_loads_no_data_path():
+    modules = loaded_after("import tui.app, tui.run, tui.source")
+    assert "textual" in modules
+    assert not under(
+        modules, "shaper.engine", "shaper.cli", "shaper.launcher", "shaper.demo",
+        "shaper.profiles", "shaper.shaping", "shaper.control.server",
+    )
+
+
+def test_plain_values_load_nothing_of_the_engine():
+    modules = loaded_after("import shaper.model.units, shaper.model.limits")
+    assert not under(modules, "shaper.engine", "shaper.control", "asyncio", "socket", "aiohttp")
+
+
+@pytest.mark.parametrize("name", ["Proxy", "open_proxy", "Limits", "DirectionLimits", "LimitError"])
+def test_the_package_root_loads_its_names_on_first_use(name):
+    modules = loaded_after(f"import shaper\nassert shaper.__version__\nshaper.{name}")
+    assert "shaper.model.limits" in modules
+    modules = loaded_after("import shaper")
+    assert not under(modules, "shaper.engine", "shaper.model", "asyncio")
+
+
+def test_an_unknown_root_name_is_an_attribute_error():
+    import shaper
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = shaper.nope
