@@ -115,12 +115,16 @@ def _raise_exit(signum: int, frame: object) -> None:
 @contextlib.contextmanager
 def namespaces() -> Iterator[Pair]:
     """A client and a server namespace, gone again when the block ends however it ends.
-    (SIGINT raises KeyboardInterrupt and SIGTERM SystemExit through bench.common; SIGHUP
-    is made to do the same. atexit is the net for anything that skips the finally.)"""
+    (SIGINT raises KeyboardInterrupt, SIGTERM SystemExit through bench.common, SIGHUP is
+    made to do the same; atexit is the net for anything that skips the finally, and a
+    SIGKILLed bench's namespaces are removed by the next one, see remove_stale.)"""
     remove_stale()
     pid = os.getpid()
     pair = Pair(f"{PREFIX}-{pid}-c", f"{PREFIX}-{pid}-s")
     previous_hup = signal.signal(signal.SIGHUP, _raise_exit)
+    # A shell starts background jobs with SIGINT ignored, and Python then leaves it so;
+    # `kill -INT` must still clean up.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     atexit.register(_delete, pair)
     try:
         for name in (pair.client, pair.server):
@@ -131,6 +135,7 @@ def namespaces() -> Iterator[Pair]:
         _delete(pair)
         atexit.unregister(_delete)
         signal.signal(signal.SIGHUP, previous_hup)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def exec_argv(name: str, argv: list[str]) -> list[str]:
