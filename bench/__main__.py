@@ -1,12 +1,16 @@
 """`uv run python -m bench`: every measurement in one run; prints a markdown table and
 writes bench/results.json and bench/results.md. BENCH_QUICK=1 shortens everything
-(a smoke run; its figures are not the benchmark)."""
+(a smoke run; its figures are not the benchmark).
+
+`uv run python -m bench fidelity [...]` runs only the packet-level fidelity reference
+(root; not part of the full run): see bench/fidelity/runner.py."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -217,4 +221,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["fidelity"]:
+        from bench.fidelity.runner import main as fidelity
+
+        raise SystemExit(fidelity(sys.argv[2:]))
     raise SystemExit(main())
