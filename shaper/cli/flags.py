@@ -26,6 +26,8 @@ LIMIT_FLAGS = (
     ("buffer", "buffer", "the bounded queue, e.g. 64KiB (default 256KiB)"),
     ("sockbuf", "sockbuf", "SO_RCVBUF/SO_SNDBUF of the proxy's sockets, e.g. 64KiB, or default"),
     ("stall", "stall", "true/false: release nothing, so the queue fills and the sender blocks"),
+    ("link", "link", "shared (one link for every connection, the default) or per-connection"),
+    ("tcp", "tcp", "emulated (each sender runs TCP across the path, the default) or off"),
 )
 # Flag prefix and the direction it sets (None: both).
 DIRECTION_PREFIXES: tuple[tuple[str, str | None], ...] = (

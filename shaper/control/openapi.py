@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shaper.model.limits import JITTER_DISTRIBUTIONS, LIMIT_KEYS
+from shaper.model.limits import JITTER_DISTRIBUTIONS, LIMIT_KEYS, LINK_MODES, TCP_MODES
 from shaper.model.snapshots import STATES
 from shaper.model.units import DURATION_FORMS, RATE_FORMS, SIZE_FORMS, SWITCH_FORMS
 from shaper.profiles.model import NAME_RE
@@ -79,6 +79,8 @@ _DIRECTION_LIMITS = {
             "examples": ["default", "64KiB"],
         },
         "stall": {"type": "boolean", "description": "Release nothing: the queue fills"},
+        "link": {"type": "string", "enum": list(LINK_MODES)},
+        "tcp": {"type": "string", "enum": list(TCP_MODES)},
     },
     "additionalProperties": False,
 }

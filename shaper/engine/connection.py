@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from shaper.engine import kernel
+from shaper.engine.link_runner import LinkRunner
 from shaper.engine.pipe import Pipe
 from shaper.engine.timers import LoopTimers, TimerFdTimers
 from shaper.model import snapshots as stats
@@ -107,6 +108,13 @@ class _FastReader(asyncio.Protocol):
         self.leg.connection_lost(exc)
 
 
+# The handshake's packets, as they cross the emulated path: SYN and SYN-ACK with their
+# options (MSS, SACK, timestamps, window scale), the final ACK with timestamps.
+SYN_SIZE = 60
+SYN_ACK_SIZE = 60
+ACK_SIZE = 52
+
+
 class Connection:
     def __init__(
         self,
@@ -115,12 +123,14 @@ class Connection:
         limits: Limits,
         loop: asyncio.AbstractEventLoop,
         timers: TimerFdTimers | LoopTimers,
+        shared_links: dict[str, LinkRunner],
         record: Callable[[str, str, int | None], None],
         on_closed: Callable[[Connection], None],
     ):
         self.id = conn_id
         self.route = route
         self.loop = loop
+        self.timers = timers
         self.started = time.time()
         self.state = CONNECTING
         self.client_addr = ""
@@ -128,29 +138,86 @@ class Connection:
         self.override: Limits | None = None
         self._record = record
         self._on_closed = on_closed
-        self.upstream = Pipe("upstream", limits.upstream, loop, timers, self._pipe_finished)
-        self.downstream = Pipe("downstream", limits.downstream, loop, timers, self._pipe_finished)
+        self._shared_links = shared_links
+        # With the emulated TCP on a shaped path, the first bytes wait for the handshake.
+        self.handshake = _emulates_handshake(limits)
+        opened = not self.handshake
+        self.upstream = Pipe(
+            "upstream", limits.upstream, loop, timers, self._link_for("upstream", limits),
+            self._pipe_finished, opened=opened, seed=conn_id * 2,
+        )
+        self.downstream = Pipe(
+            "downstream", limits.downstream, loop, timers, self._link_for("downstream", limits),
+            self._pipe_finished, opened=opened, seed=conn_id * 2 + 1,
+        )
+        self._set_reverse_latencies(limits)
         self.client = Leg(self, "client", source_of=self.upstream, sink_of=self.downstream)
         self.server = Leg(self, "server", source_of=self.downstream, sink_of=self.upstream)
         self.reset_seen = False
+
+    def _link_for(self, direction: str, limits: Limits) -> LinkRunner:
+        """The engine's shared link, unless this connection has limits of its own or the
+        limits ask for a link per connection: then a link of its own (kept on changes)."""
+        wanted = limits.direction(direction)
+        if self.override is None and wanted.link == "shared":
+            return self._shared_links[direction]
+        pipe: Pipe | None = getattr(self, direction, None)  # None while being built
+        if pipe is not None:
+            own = pipe.next_link or pipe.link
+            if not own.shared:
+                own.set_limits(wanted)
+                return own
+        return LinkRunner(wanted, self.loop, self.timers, shared=False)
+
+    def _set_reverse_latencies(self, limits: Limits) -> None:
+        # An acknowledgement travels back the other direction's way.
+        self.upstream.flow.reverse_latency = float(limits.downstream.latency)
+        self.downstream.flow.reverse_latency = float(limits.upstream.latency)
+
+    # -- the emulated handshake -------------------------------------------------------
+
+    def _start_handshake(self) -> None:
+        self.upstream.send_control(SYN_SIZE, self._syn_arrived)
+
+    def _syn_arrived(self, at: float) -> None:
+        if self.state != CLOSED:
+            self.downstream.send_control(SYN_ACK_SIZE, self._syn_ack_arrived)
+
+    def _syn_ack_arrived(self, at: float) -> None:
+        # The client's connect() would return now: its bytes may go, behind its ACK.
+        if self.state != CLOSED:
+            self.upstream.send_control(ACK_SIZE, self._ack_arrived)
+            self.upstream.open()
+
+    def _ack_arrived(self, at: float) -> None:
+        # The server's accept() would return now: its bytes may go.
+        if self.state != CLOSED:
+            self.downstream.open()
 
     # -- legs ----------------------------------------------------------------------
 
     def leg_made(self, leg: Leg) -> None:
         limits = self.limits
         if leg is self.client:
-            leg.transport.pause_reading()
+            leg.transport.pause_reading()  # until the server leg is up
+            self.upstream.reading = False
             peer = leg.transport.get_extra_info("peername")
             self.client_addr = format_address(peer)
             kernel.set_buffers(leg.sock, limits.upstream.sockbuf, limits.downstream.sockbuf)
             self.upstream.source = leg.transport
             self.downstream.set_sink(leg.transport)
+            if self.handshake:
+                self._start_handshake()  # the SYN leaves as the client connects
         else:
             self.upstream.set_sink(leg.transport)
             self.downstream.source = leg.transport
         pipe = leg.source_of
+        pipe.source_kernel = leg.kernel
+        leg.sink_of.sink_kernel = leg.kernel
         pipe.on_read_mode = leg.use_fast_reads
         leg.use_fast_reads(pipe.fast_reads)
+        if leg is self.server:
+            self.downstream.start()  # holds the server's bytes until the handshake allows
 
     def server_connected(self) -> None:
         """Both legs are up: start reading in both directions."""
@@ -161,7 +228,7 @@ class Connection:
         self.server_addr = format_address(peer)
         self._record("connect", f"{self.client_addr} -> {self.server_addr}", self.id)
         if not self.client.lost:
-            self.client.transport.resume_reading()
+            self.upstream.start()
 
     def leg_lost(self, leg: Leg, exc: Exception | None) -> None:
         if self.state == CLOSED:
@@ -197,8 +264,9 @@ class Connection:
 
     def set_limits(self, limits: Limits) -> None:
         old = self.limits
-        self.upstream.set_limits(limits.upstream)
-        self.downstream.set_limits(limits.downstream)
+        self.upstream.set_limits(limits.upstream, self._link_for("upstream", limits))
+        self.downstream.set_limits(limits.downstream, self._link_for("downstream", limits))
+        self._set_reverse_latencies(limits)
         if (old.upstream.sockbuf, old.downstream.sockbuf) != (
             limits.upstream.sockbuf,
             limits.downstream.sockbuf,
@@ -291,25 +359,39 @@ class Connection:
 def pipe_stats(
     pipe: Pipe, now: float, source: stats.KernelStats, sink: stats.KernelStats
 ) -> stats.DirectionStats:
-    model = pipe.model
+    flow = pipe.flow
     transport = pipe.sink
     sink_buffer = 0
     if transport is not None and not transport.is_closing():
         sink_buffer = transport.get_write_buffer_size()
+    # Bytes that have crossed the wire but the receiver cannot take yet wait at its door:
+    # the display's "buf" stage, not the wire.
+    stuck = flow.stuck
+    window = flow.window
     # Positional: this runs for every direction of every connection per snapshot.
     return stats.DirectionStats(
         pipe.direction,
         pipe.state(),
-        model.bytes_in,
-        model.bytes_out,
+        flow.bytes_in,
+        flow.bytes_out,
         round(pipe.meter_in.value(now), 1),
         round(pipe.meter_out.value(now), 1),
-        model.queued,
-        model.limits.buffer,
-        model.on_wire,
-        sink_buffer,
+        flow.queued,
+        pipe.link.limits.buffer,
+        flow.on_wire - stuck,
+        sink_buffer + stuck,
         source.rx_queue,
         sink.tx_queue,
         source.rcvbuf,
         sink.sndbuf,
+        "shared" if pipe.link.shared else "own",
+        window.cwnd if window is not None else None,
+        window.in_flight if window is not None else None,
+        window.phase if window is not None else None,
+        window.srtt_us if window is not None else None,
     )
+
+
+def _emulates_handshake(limits: Limits) -> bool:
+    up, down = limits.upstream, limits.downstream
+    return up.tcp == down.tcp == "emulated" and (up.shaped or down.shaped)

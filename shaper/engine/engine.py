@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shaper.engine import kernel
 from shaper.engine.connection import Connection
+from shaper.engine.link_runner import LinkRunner
 from shaper.engine.scenario_runner import ScenarioRunner
 from shaper.engine.timers import LoopTimers, TimerFdTimers, make_timers
 from shaper.model import snapshots as stats
@@ -65,6 +66,8 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: TimerFdTimers | LoopTimers | None = None
+        # One link per direction that every connection shares (with link = shared).
+        self.links: dict[str, LinkRunner] = {}
         self._sweeper: asyncio.TimerHandle | None = None
 
     # -- lifecycle ----------------------------------------------------------------
@@ -72,6 +75,10 @@ class Engine:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._timers = make_timers(self._loop)
+        self.links = {
+            d: LinkRunner(self.limits.direction(d), self._loop, self._timers, shared=True)
+            for d in DIRECTIONS
+        }
         self._sweeper = self._loop.call_later(SWEEP_EVERY, self._sweep)
         self.started_at = time.time()
         try:
@@ -128,6 +135,8 @@ class Engine:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.sleep(0)
+        for link in self.links.values():
+            link.close()
         if self._timers is not None:
             self._timers.close()
             self._timers = None
@@ -148,7 +157,8 @@ class Engine:
         # Name the route by its bound address: a listen port of 0 says nothing.
         name = route.describe(self._bound[index])
         conn = Connection(
-            conn_id, name, self.limits, self._loop, self._timers, self.record, self._closed
+            conn_id, name, self.limits, self._loop, self._timers, self.links, self.record,
+            self._closed,
         )
         self.connections[conn_id] = conn
         task = self._loop.create_task(self._dial(conn, route))
@@ -217,13 +227,13 @@ class Engine:
 
     def _closed(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)
-        self.totals["bytes_upstream"] += conn.upstream.model.bytes_out
-        self.totals["bytes_downstream"] += conn.downstream.model.bytes_out
+        self.totals["bytes_upstream"] += conn.upstream.flow.bytes_out
+        self.totals["bytes_downstream"] += conn.downstream.flow.bytes_out
         route = self.route_totals.setdefault(conn.route, {})
         for pipe in (conn.upstream, conn.downstream):
             for name in ("bytes_in", "bytes_out"):
                 key = (pipe.direction, name)
-                route[key] = route.get(key, 0) + getattr(pipe.model, name)
+                route[key] = route.get(key, 0) + getattr(pipe.flow, name)
         if conn.reset_seen:
             self.totals["resets"] += 1
         if conn.server_addr:
@@ -237,6 +247,8 @@ class Engine:
     def set_limits(self, limits: Limits) -> None:
         """Engine-wide limits, applied now to every connection without its own override."""
         self.limits = limits
+        for direction, link in self.links.items():
+            link.set_limits(limits.direction(direction))
         for conn in list(self.connections.values()):
             if conn.override is None:
                 conn.set_limits(limits)
@@ -315,6 +327,12 @@ class Engine:
 
     # -- stats ----------------------------------------------------------------------
 
+    def _link_queues(self, direction: str) -> tuple[int, int]:
+        """(bytes queued, capacity) over the links of this direction: the shared link
+        counts once, whatever number of connections share it."""
+        links = _distinct_links(self.connections.values(), direction, self.links.get(direction))
+        return sum(link.model.queued for link in links), sum(link.limits.buffer for link in links)
+
     def snapshot(self, connections: bool = False) -> stats.EngineStats:
         now = self._loop.time() if self._loop else time.monotonic()
         wall = time.time()
@@ -326,8 +344,12 @@ class Engine:
             connections_total=self.totals["connections_total"],
             resets=self.totals["resets"],
             errors=self.totals["errors"],
-            upstream=stats.aggregate("upstream", [c.upstream for c in per_conn]),
-            downstream=stats.aggregate("downstream", [c.downstream for c in per_conn]),
+            upstream=stats.aggregate(
+                "upstream", [c.upstream for c in per_conn], self._link_queues("upstream")
+            ),
+            downstream=stats.aggregate(
+                "downstream", [c.downstream for c in per_conn], self._link_queues("downstream")
+            ),
             events=tuple(self.events)[-50:],
             connections=tuple(per_conn) if connections else None,
             scenario=self.scenario_status(),
@@ -335,6 +357,15 @@ class Engine:
             limits=self.limits.to_dict(),
             profile_changes=tuple(self.profile_changes()),
         )
+
+
+def _distinct_links(conns: Any, direction: str, shared: LinkRunner | None) -> list[LinkRunner]:
+    links = [] if shared is None else [shared]
+    for conn in conns:
+        link = getattr(conn, direction).link
+        if not link.shared:
+            links.append(link)
+    return links
 
 
 def describe_changes(changes: dict[str, Any]) -> str:

@@ -70,6 +70,14 @@ class KernelReader:
         self._slow_at = float("-inf")
         self.slow_every = slow_every
 
+    def rx_queue(self) -> int | None:
+        """Unread bytes in the receive queue now (None: the OS does not tell)."""
+        return _ioctl_int(self._fd, SIOCINQ) if self._fd >= 0 else None
+
+    def tx_queue(self) -> int | None:
+        """Unsent or unacknowledged bytes in the send queue now (None: not known)."""
+        return _ioctl_int(self._fd, SIOCOUTQ) if self._fd >= 0 else None
+
     def invalidate(self) -> None:
         """Buffer sizes were just changed: re-read them on the next call."""
         self._slow_at = float("-inf")

@@ -1,10 +1,11 @@
-"""One direction of one connection: the shaping model wired to two transports.
+"""One direction of one connection: its flow on the path, wired to two transports.
 
-The pipe reads from its source only while the queue has room (so a full
-queue closes the TCP window and the real sender blocks), releases what the
-model says is due into its sink, and keeps one timer armed for the model's
-next deadline. Everything it decides, the model decides; this file only
-moves bytes and flips flow control.
+The pipe reads from its source only while its flow has room (the shared queue's, and
+the emulated sender's window), so a full queue or window closes the real TCP window and
+the real sender blocks. It releases what the flow says is due into its sink, tells the
+flow what the receiver has taken (for the emulated acknowledgements), and keeps one
+timer armed for the flow's next deadline. Everything it decides, the flow and its link
+decide; this file only moves bytes and flips flow control.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shaper.engine.timers import LoopTimers, Timer, TimerFdTimers
 from shaper.model import snapshots as stats
 from shaper.model.limits import DirectionLimits
+from shaper.shaping.flow import Flow
 from shaper.shaping.meter import RateMeter
-from shaper.shaping.pipe_model import PipeModel
+
+if TYPE_CHECKING:
+    from shaper.engine.kernel import KernelReader
+    from shaper.engine.link_runner import LinkRunner
 
 READ_SIZE = 256 * 1024  # large reads are what makes an asyncio relay fast
 # Release everything due within this window in one go: fewer wake-ups for
@@ -51,15 +57,25 @@ class Pipe:
         limits: DirectionLimits,
         loop: asyncio.AbstractEventLoop,
         timers: TimerFdTimers | LoopTimers,
+        link: LinkRunner,
         on_finished: Callable[[Pipe], None],
+        opened: bool = True,
+        seed: int | None = None,
     ):
         self.direction = direction
         self.loop = loop
         self.timers = timers
-        self.model = PipeModel(limits, self._now())
+        self.link = link
+        self.flow = Flow(link.model, limits, self._now(), seed=seed, opened=opened)
+        link.attach(self)
+        self.next_link: LinkRunner | None = None  # a move waiting for the queue to drain
         self.source: asyncio.Transport | None = None
         self.on_read_mode: Callable[[bool], None] | None = None  # set by the source leg
         self.sink: asyncio.Transport | None = None
+        # Kernel views of the two sockets (set by the connection): what the sender still
+        # has for us, and what the receiver has not taken.
+        self.source_kernel: KernelReader | None = None
+        self.sink_kernel: KernelReader | None = None
         self._on_finished = on_finished
         self._view = _read_view()
         self._timer: asyncio.TimerHandle | Timer | None = None
@@ -78,14 +94,19 @@ class Pipe:
 
     @property
     def limits(self) -> DirectionLimits:
-        return self.model.limits
+        return self.flow.limits
 
     @property
     def room(self) -> int:
-        """What may be read now: the queue bound less the queue and the sink's write buffer."""
-        sink = self.sink
-        pending = sink.get_write_buffer_size() if sink is not None else 0
-        return max(0, self.model.room - pending)
+        """What may be read now. Without the emulated window, the sink's write buffer is
+        user space held for this flow too, so the bound covers it; with it, those bytes
+        are unacknowledged and the window already counts them."""
+        room = self.flow.room()
+        if self.flow.window is None and room:
+            sink = self.sink
+            if sink is not None:
+                room = max(0, room - sink.get_write_buffer_size())
+        return room
 
     def set_sink(self, transport: asyncio.Transport) -> None:
         self.sink = transport
@@ -94,13 +115,13 @@ class Pipe:
     def _sink_marks(self) -> None:
         if self.sink is None or self.sink.is_closing():
             return
-        high = min(WRITE_HIGH, self.model.limits.buffer // 2)
+        high = min(WRITE_HIGH, self.flow.limits.buffer // 2)
         self.sink.set_write_buffer_limits(high=high, low=high // 4)
 
     # -- source side (called by the source leg's protocol) ----------------------
 
     def get_buffer(self) -> memoryview:
-        # Never offer more than the queue has room for: the bound is exact.
+        # Never offer more than the flow has room for: the bound is exact.
         # asyncio rejects an empty buffer, so a racing zero room offers 1 byte.
         return self._view[: max(1, min(READ_SIZE, self.room))]
 
@@ -108,22 +129,23 @@ class Pipe:
         self.data_received(bytes(self._view[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
-        """Bytes from the source: straight through when nothing shapes them, else queued."""
+        """Bytes from the source: straight through when nothing shapes them, else to the
+        path."""
         nbytes = len(data)
-        model = self.model
+        flow = self.flow
         now = self.loop.time()
         self.last_active = now
         self.meter_in.add(now, nbytes)
-        if not model.limits.shaped and not self.sink_blocked and model.empty:
-            model.bytes_in += nbytes
-            model.bytes_out += nbytes
+        if not flow.limits.shaped and not self.sink_blocked and flow.empty:
+            flow.bytes_in += nbytes
+            flow.bytes_out += nbytes
             self.meter_out.add(now, nbytes)
             self.sink.write(data)
             if self.reading and self.room == 0:
                 self.reading = False
                 self.source.pause_reading()
             return
-        model.feed(now * 1_000_000, data)
+        self.link.wake(flow.feed(now * 1_000_000, data))
         self._pump()
 
     @property
@@ -132,7 +154,7 @@ class Pipe:
         buffer; the cost of a copy is a tenth of a fast relay's CPU), at the price of
         reading up to one read past the bound when the sink blocks. Shaped, reads are
         sized to the room left, so the bound is exact."""
-        return not self.model.limits.shaped
+        return not self.flow.limits.shaped
 
     def source_eof(self) -> None:
         self.eof = True
@@ -142,25 +164,76 @@ class Pipe:
 
     def set_sink_blocked(self, blocked: bool) -> None:
         self.sink_blocked = blocked
-        self.model.set_sink_blocked(self._now(), blocked)
+        self.flow.set_sink_blocked(self._now(), blocked)
         if not blocked:
             self._pump()
 
+    # -- the link and the handshake ---------------------------------------------
+
+    def wire_changed(self) -> None:
+        """The link put bytes on this flow's wire (called by its link runner)."""
+        self._pump()
+
+    def room_offered(self) -> None:
+        """The shared queue has room and this flow has waited longest for it. A flow
+        that cannot use it now steps aside so the next one in line gets it."""
+        pending = self.source_kernel.rx_queue() if self.source_kernel is not None else None
+        if self.closed or self.eof or self.flow.own_room() == 0 or pending == 0:
+            self.flow.link.leave(self.flow)
+        else:
+            self._flow_control()
+
+    def send_control(self, size: int, on_arrival: Callable[[float], None]) -> None:
+        """A control packet (SYN, SYN-ACK, ACK) along this direction's path."""
+        self.link.wake(self.flow.send_control(self._now(), size, on_arrival))
+        self._arm(self.flow.next_deadline())
+
+    def open(self) -> None:
+        """The emulated handshake lets this direction's bytes through."""
+        self.flow.open()
+        self._flow_control()
+
     # -- control ------------------------------------------------------------------
 
-    def set_limits(self, limits: DirectionLimits) -> None:
-        if limits == self.model.limits:
-            return
-        old_buffer = self.model.limits.buffer
-        self.model.set_limits(self._now(), limits)
-        if limits.buffer != old_buffer:
-            self._sink_marks()
-        if self.on_read_mode is not None:
-            self.on_read_mode(self.fast_reads)
+    def set_limits(self, limits: DirectionLimits, link: LinkRunner) -> None:
+        old = self.flow.limits
+        if limits != old:
+            self.flow.set_limits(self._now(), limits)
+            if limits.buffer != old.buffer:
+                self._sink_marks()
+            if self.on_read_mode is not None:
+                self.on_read_mode(self.fast_reads)
+        if link is not self.link or self.next_link is not None:
+            self.next_link = link if link is not self.link else None
+            self._move_when_drained()
         self._pump()
+
+    def _move_when_drained(self) -> None:
+        """Move to another link once nothing of this flow waits in the old one: bytes
+        queued on two links could leave out of order."""
+        target = self.next_link
+        if target is None or self.flow.queued:
+            return
+        self.next_link = None
+        old = self.link
+        old.detach(self)
+        self.flow.move_to(target.model)
+        self.link = target
+        target.attach(self)
+        if not old.shared:
+            old.close()  # a link of its own serves no one else
+
+    def start(self) -> None:
+        """Both legs are up: read as the flow allows."""
+        self._flow_control()
 
     def close(self) -> None:
         self.closed = True
+        self.flow.detach()
+        self.link.detach(self)
+        for link in (self.link, self.next_link):
+            if link is not None and not link.shared:
+                link.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -170,9 +243,10 @@ class Pipe:
     def _pump(self) -> None:
         if self.closed:
             return
-        model = self.model
+        flow = self.flow
         now_s = self.loop.time()
-        due = model.release(now_s * 1_000_000 + TOLERANCE_US)
+        now = now_s * 1_000_000
+        due = flow.release(now + TOLERANCE_US)
         if due:
             sink = self.sink
             written = 0
@@ -181,21 +255,46 @@ class Pipe:
                 written += len(chunk)
             self.meter_out.add(now_s, written)
             self.last_active = now_s
-        self._arm(model.next_deadline())
+        if flow.window is not None:
+            flow.acknowledge(now, self._peer_taken)
+        if self.next_link is not None:
+            self._move_when_drained()
+        self._arm(flow.next_deadline())
         self._flow_control()
 
+    def _peer_taken(self) -> int:
+        """Bytes the receiver's kernel has taken: written, less what our transport and
+        our kernel send queue still hold."""
+        held = 0
+        sink = self.sink
+        if sink is not None and not sink.is_closing():
+            held = sink.get_write_buffer_size()
+        unsent = self.sink_kernel.tx_queue() if self.sink_kernel is not None else None
+        return self.flow.bytes_out - held - (unsent or 0)
+
     def _flow_control(self) -> None:
-        model = self.model
+        flow = self.flow
+        if self.source is None or self.sink is None:
+            return  # not connected yet; start() runs this once both legs are up
         if self.eof:
-            if model.empty and not self.eof_sent:
+            if flow.empty and not self.eof_sent:
                 self.eof_sent = True
                 self._on_finished(self)
             return
         room = self.room
-        if self.reading and room == 0:
-            self.reading = False
-            self.source.pause_reading()
-        elif not self.reading and room > 0:
+        if room == 0:
+            if self.reading:
+                self.reading = False
+                self.source.pause_reading()
+            if flow.want():
+                # Joined the line for the shared queue: a sender with more to send would
+                # have had a packet dropped there.
+                pending = (
+                    self.source_kernel.rx_queue() if self.source_kernel is not None else None
+                )
+                if pending is None or pending > 0:
+                    flow.refused(self._now())
+        elif not self.reading:
             self.reading = True
             self.source.resume_reading()
 
@@ -221,12 +320,12 @@ class Pipe:
             return stats.CLOSED
         if self.eof:
             return stats.HALF_CLOSED
-        if self.model.limits.stall:
+        if self.link.limits.stall:
             return stats.STALLED
-        if self.sink_blocked:
+        if self.sink_blocked or self.flow.receiver_slow:
             return stats.BLOCKED
         if not self.reading:
             return stats.BACKPRESSURED
-        if self.model.empty and self.loop.time() - self.last_active > IDLE_AFTER:
+        if self.flow.empty and self.loop.time() - self.last_active > IDLE_AFTER:
             return stats.IDLE
         return stats.FLOWING

@@ -16,6 +16,12 @@ from shaper.model import units
 
 DIRECTIONS = ("upstream", "downstream")
 JITTER_DISTRIBUTIONS = ("uniform", "normal")
+# shared: every connection of the engine goes through one link per direction (one rate,
+# one queue), as on a real path; per-connection: each connection has a link of its own.
+LINK_MODES = ("shared", "per-connection")
+# emulated: each connection's sender runs TCP across the emulated path (handshake, window,
+# slow start, CUBIC); off: bytes are paced as they come.
+TCP_MODES = ("emulated", "off")
 DEFAULT_BUFFER = 256 * 1024
 MAX_BUFFER = 1024**3
 
@@ -40,6 +46,8 @@ class DirectionLimits:
     buffer: int = DEFAULT_BUFFER  # the bounded queue, bytes
     sockbuf: int | None = None  # SO_RCVBUF/SO_SNDBUF of the proxy's sockets; None = OS default
     stall: bool = False  # release nothing: the queue fills and the sender blocks
+    link: str = "shared"  # one of LINK_MODES
+    tcp: str = "emulated"  # one of TCP_MODES
 
     @property
     def shaped(self) -> bool:
@@ -56,6 +64,8 @@ class DirectionLimits:
             "buffer": units.format_size(self.buffer),
             "sockbuf": units.format_size(self.sockbuf) if self.sockbuf else "default",
             "stall": self.stall,
+            "link": self.link,
+            "tcp": self.tcp,
         }
 
     def patched(self, changes: dict[str, Any], where: str = "") -> DirectionLimits:
@@ -107,10 +117,16 @@ def _parse_sockbuf(raw: Any) -> int | None:
     return size or None
 
 
-def _parse_distribution(raw: Any) -> str:
-    if raw in JITTER_DISTRIBUTIONS:
-        return raw
-    raise units.UnitError("jitter distribution", raw, " or ".join(JITTER_DISTRIBUTIONS))
+def _choice(kind: str, choices: tuple[str, ...]) -> Any:
+    def parse(raw: Any) -> str:
+        if raw in choices:
+            return str(raw)
+        raise units.UnitError(kind, raw, " or ".join(choices))
+
+    return parse
+
+
+_parse_distribution = _choice("jitter distribution", JITTER_DISTRIBUTIONS)
 
 
 _PARSERS = {
@@ -122,6 +138,8 @@ _PARSERS = {
     "buffer": units.parse_size,
     "sockbuf": _parse_sockbuf,
     "stall": units.parse_switch,
+    "link": _choice("link", LINK_MODES),
+    "tcp": _choice("tcp", TCP_MODES),
 }
 LIMIT_KEYS = tuple(_PARSERS)
 

@@ -49,6 +49,14 @@ class DirectionStats:
     sink_kernel_tx: int | None  # kernel send queue of the sink socket
     source_rcvbuf: int | None
     sink_sndbuf: int | None
+    # The link this direction goes through: the engine's shared one, or its own.
+    link: str = "shared"
+    # The emulated sender (None with tcp = off): its window, bytes in flight on the path
+    # (queued, on the wire or not yet acknowledged), phase and smoothed RTT (us).
+    cwnd: int | None = None
+    in_flight: int | None = None
+    tcp_phase: str | None = None
+    srtt_us: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,8 +117,13 @@ class EngineStats:
         return data
 
 
-def aggregate(direction: str, parts: list[DirectionStats]) -> DirectionStats:
-    """Sum per-connection direction stats; the state is the most stuck one present."""
+def aggregate(
+    direction: str, parts: list[DirectionStats], links: tuple[int, int] | None = None
+) -> DirectionStats:
+    """Sum per-connection direction stats; the state is the most stuck one present.
+    `links`: (queued, capacity) of the direction's links, each counted once (a shared
+    link is one queue, however many connections use it); without it, the sums of the
+    connections' own figures."""
 
     def total(name: str) -> int | None:
         values = [getattr(p, name) for p in parts if getattr(p, name) is not None]
@@ -123,6 +136,10 @@ def aggregate(direction: str, parts: list[DirectionStats]) -> DirectionStats:
         if candidate in states:
             state = candidate
             break
+    queue, capacity = links if links is not None else (
+        sum(p.queue for p in parts),
+        sum(p.queue_capacity for p in parts),
+    )
     return DirectionStats(
         direction=direction,
         state=state,
@@ -130,14 +147,15 @@ def aggregate(direction: str, parts: list[DirectionStats]) -> DirectionStats:
         bytes_out=sum(p.bytes_out for p in parts),
         rate_in=sum(p.rate_in for p in parts),
         rate_out=sum(p.rate_out for p in parts),
-        queue=sum(p.queue for p in parts),
-        queue_capacity=sum(p.queue_capacity for p in parts),
+        queue=queue,
+        queue_capacity=capacity,
         wire=sum(p.wire for p in parts),
         sink_buffer=sum(p.sink_buffer for p in parts),
         source_kernel_rx=total("source_kernel_rx"),
         sink_kernel_tx=total("sink_kernel_tx"),
         source_rcvbuf=total("source_rcvbuf"),
         sink_sndbuf=total("sink_sndbuf"),
+        in_flight=total("in_flight"),
     )
 
 

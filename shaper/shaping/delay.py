@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
+EMPTY = memoryview(b"")
 
-@dataclass
+
+@dataclass(slots=True)
 class InFlight:
     depart: float
     extra: float  # this slice's jitter sample
     deliver: float
     data: memoryview
+    # A control packet (a SYN, say) carries no bytes and calls this on arrival.
+    on_arrival: Callable[[float], None] | None = None
 
 
 class DelayLine:
@@ -29,23 +34,46 @@ class DelayLine:
     def __bool__(self) -> bool:
         return bool(self._items)
 
-    def push(self, depart: float, data: memoryview, extra: float = 0.0) -> float:
+    def push(
+        self,
+        depart: float,
+        data: memoryview,
+        extra: float = 0.0,
+        on_arrival: Callable[[float], None] | None = None,
+    ) -> float:
         deliver = max(self._last_deliver, depart + max(0.0, self.latency + extra))
         self._last_deliver = deliver
-        self._items.append(InFlight(depart, extra, deliver, data))
+        self._items.append(InFlight(depart, extra, deliver, data, on_arrival))
         self.size += len(data)
         return deliver
+
+    @property
+    def head(self) -> InFlight | None:
+        return self._items[0] if self._items else None
 
     @property
     def next_at(self) -> float | None:
         return self._items[0].deliver if self._items else None
 
+    def pop(self) -> InFlight:
+        item = self._items.popleft()
+        self.size -= len(item.data)
+        return item
+
     def pop_due(self, now: float) -> memoryview | None:
         if self._items and self._items[0].deliver <= now:
-            item = self._items.popleft()
-            self.size -= len(item.data)
-            return item.data
+            return self.pop().data
         return None
+
+    def due(self, now: float) -> tuple[int, float | None]:
+        """Bytes whose delivery time has come (held there while the sink cannot take
+        them), and when the next item comes due (None: nothing more on the way)."""
+        total = 0
+        for item in self._items:
+            if item.deliver > now:
+                return total, item.deliver
+            total += len(item.data)
+        return total, None
 
     def set_latency(self, latency: float) -> None:
         """Re-time the bytes in flight so a change applies now, still in order."""

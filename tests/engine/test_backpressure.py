@@ -36,7 +36,15 @@ async def push_until_blocked(sock: socket.socket, payload: bytes, quiet: float =
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("limits", [{}, {"rate": "8Mbit", "latency": "20ms"}])
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {},
+        {"rate": "8Mbit", "latency": "20ms", "tcp": "off"},
+        {"rate": "8Mbit", "latency": "20ms"},  # the emulated sender's window holds less
+    ],
+    ids=["unshaped", "paced", "emulated-tcp"],
+)
 async def test_sender_blocks_at_the_configured_bound_and_nothing_is_lost(limits):
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKBUF)
@@ -61,27 +69,34 @@ async def test_sender_blocks_at_the_configured_bound_and_nothing_is_lost(limits)
             # Unshaped, the proxy reads whole chunks (no copy) and may hold one read past
             # the queue; a read is at most what the kernel held, its receive buffer.
             one_read = 0 if limits else effective(conn.client.sock, socket.SO_RCVBUF)
+            # rate x latency, plus a slice: what the wire may hold.
+            in_flight = 8_000_000 // 8 * 0.02 + 1500 if limits else 0
             # Everything the sender managed to write is somewhere on the path; no more
             # than the kernel buffers on each leg, the proxy's queue, and what was on the
             # emulated wire when the sink blocked (at most rate x latency).
             bound = (
                 one_read
-                + up.wire
+                + in_flight
                 + effective(sender, socket.SO_SNDBUF)
                 + effective(conn.client.sock, socket.SO_RCVBUF)
                 + QUEUE
                 + effective(conn.server.sock, socket.SO_SNDBUF)
                 + effective(receiver, socket.SO_RCVBUF)
             )
-            # rate x latency, plus a slice: what the wire may hold.
-            in_flight = 8_000_000 // 8 * 0.02 + 1500 if limits else 0
             assert up.wire <= in_flight
             assert sent < len(payload), "the sender never blocked"
-            assert QUEUE <= sent <= bound, (sent, bound)
-            # Bytes released from the wire may land in the sink buffer on top of the queue.
-            assert up.queue + up.sink_buffer <= QUEUE + in_flight + one_read
-            assert up.queue + up.sink_buffer >= QUEUE // 2
+            assert sent <= bound, (sent, bound)
             assert up.state in (BACKPRESSURED, BLOCKED)
+            held = up.queue + up.wire + up.sink_buffer
+            if up.cwnd is None:
+                assert sent >= QUEUE
+                # Bytes released from the wire may land in the sink buffer on top of the queue.
+                assert up.queue + up.sink_buffer <= QUEUE + in_flight + one_read
+                assert up.queue + up.sink_buffer >= QUEUE // 2
+            else:
+                # Nothing was acknowledged (the receiver's kernel took nothing more): the
+                # sender's window holds the path, well below the queue bound.
+                assert 0 < held <= up.in_flight <= up.cwnd < QUEUE
             # Now read everything: all of it arrives, in order.
             sender.setblocking(True)
             rest = asyncio.create_task(asyncio.to_thread(send_rest, sender, payload, sent))

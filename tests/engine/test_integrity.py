@@ -292,7 +292,7 @@ async def test_every_kind_of_change_under_load():
 
         await wait_until(
             lambda: (
-                conn.upstream.model.queued > 8 * 1024 and conn.downstream.model.queued > 8 * 1024
+                conn.upstream.flow.queued > 8 * 1024 and conn.downstream.flow.queued > 8 * 1024
             ),
             10,
             "both queues to hold bytes",
@@ -300,10 +300,10 @@ async def test_every_kind_of_change_under_load():
         # Shrink the buffer below what the queue holds right now: reading stops, nothing drops.
         engine.patch_limits({"upstream": {"buffer": "1KiB"}, "downstream": {"buffer": "1B"}})
         for pipe in (conn.upstream, conn.downstream):
-            model = pipe.model
+            model = pipe.flow
             # At most one slice left the link as the change was applied; the rest stays.
             assert model.queued > model.limits.buffer
-            assert model.room == 0
+            assert model.room() == 0
             assert model.bytes_in == model.bytes_out + model.queued + model.on_wire
         await asyncio.sleep(0.1)
         engine.patch_limits({"upstream": {"buffer": "64KiB"}, "downstream": {"buffer": "64KiB"}})

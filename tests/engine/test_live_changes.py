@@ -55,7 +55,7 @@ async def test_live_changes_apply_within_50ms(latency):
             [conn] = engine.connections.values()
 
             def out() -> int:
-                return conn.downstream.model.bytes_out
+                return conn.downstream.flow.bytes_out
 
             await wait_until(lambda: out() > 200_000, 10, "the transfer to get going")
 
@@ -85,9 +85,9 @@ async def test_live_changes_apply_within_50ms(latency):
 
             # A buffer shrink below occupancy: reading stops at once, nothing is dropped.
             engine.patch_limits({"downstream": {"rate": "1Mbit"}})
-            await wait_until(lambda: conn.downstream.model.queued > 10_000, 5, "the queue to fill")
+            await wait_until(lambda: conn.downstream.flow.queued > 10_000, 5, "the queue to fill")
             engine.patch_limits({"downstream": {"buffer": "1KiB"}})
-            assert conn.downstream.model.room == 0
+            assert conn.downstream.flow.room() == 0
             assert not conn.downstream.reading
             engine.patch_limits({"downstream": {"rate": "off", "buffer": "256KiB"}})
 

@@ -46,7 +46,7 @@ async def test_client_reset_becomes_a_reset_on_the_server(limits):
         await wait_until(lambda: engine.connections, 5, "the connection")
         [conn] = engine.connections.values()
         await wait_until(lambda: conn.state == "open", 5, "the upstream leg")
-        await wait_until(lambda: conn.upstream.model.bytes_out > 0, 5, "bytes to reach upstream")
+        await wait_until(lambda: conn.upstream.flow.bytes_out > 0, 5, "bytes to reach upstream")
         reset(writer)
         result = await asyncio.wait_for(outcome, 5)
         assert isinstance(result, ConnectionResetError), f"server saw {result!r}, not a reset"

@@ -28,6 +28,8 @@ DEFAULT_DICT = {
     "buffer": "256KiB",
     "sockbuf": "default",
     "stall": False,
+    "link": "shared",
+    "tcp": "emulated",
 }
 
 
@@ -55,6 +57,7 @@ def test_to_dict_uses_unit_strings():
     direction = DirectionLimits(
         rate=2_000_000, burst=16 * 1024, latency=20_000, jitter=5000,
         jitter_distribution="normal", buffer=64 * 1024, sockbuf=64 * 1024, stall=True,
+        link="per-connection", tcp="off",
     )
     assert direction.to_dict() == {
         "rate": "2Mbit",
@@ -65,6 +68,8 @@ def test_to_dict_uses_unit_strings():
         "buffer": "64KiB",
         "sockbuf": "64KiB",
         "stall": True,
+        "link": "per-connection",
+        "tcp": "off",
     }
     assert set(direction.to_dict()) == set(LIMIT_KEYS)
 
@@ -456,3 +461,18 @@ def test_shaped_property(direction):
         direction.rate > 0 or direction.latency > 0 or direction.jitter > 0 or direction.stall
     )
     assert direction.shaped is expected
+
+
+@pytest.mark.parametrize(
+    ("key", "good", "bad"),
+    [("link", ("shared", "per-connection"), ("private", "", None, True)),
+     ("tcp", ("emulated", "off"), ("on", "cubic", "", None))],
+)
+def test_link_and_tcp_modes(key, good, bad):
+    for value in good:
+        assert getattr(DirectionLimits().patched({key: value}), key) == value
+    for value in bad:
+        with pytest.raises(LimitError) as info:
+            DirectionLimits().patched({key: value})
+        assert info.value.field == key
+        assert " or ".join(good) in str(info.value)

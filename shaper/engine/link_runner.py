@@ -1,0 +1,92 @@
+"""A bottleneck on the engine's loop: one timer armed for the slice on the link.
+
+When a slice leaves the link, it wakes the pipe whose wire got it; when queue room
+frees, it offers it to the pipe that has waited longest. Everything it decides, the
+Bottleneck decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from shaper.engine.timers import LoopTimers, Timer, TimerFdTimers
+from shaper.model.limits import DirectionLimits
+from shaper.shaping.bottleneck import Bottleneck
+from shaper.shaping.flow import Flow
+
+if TYPE_CHECKING:
+    from shaper.engine.pipe import Pipe
+
+# Release every slice due within this window in one go (see pipe.TOLERANCE_US).
+TOLERANCE_US = 50.0
+
+
+class LinkRunner:
+    def __init__(
+        self,
+        limits: DirectionLimits,
+        loop: asyncio.AbstractEventLoop,
+        timers: TimerFdTimers | LoopTimers,
+        shared: bool,
+    ):
+        self.loop = loop
+        self.timers = timers
+        self.shared = shared  # one link for many connections (else a connection's own)
+        self.model = Bottleneck(limits, loop.time() * 1_000_000)
+        self.model.on_room = self._offer_room
+        self._pipes: dict[Flow, Pipe] = {}
+        self._timer: asyncio.TimerHandle | Timer | None = None
+        self._timer_at = 0.0
+
+    @property
+    def limits(self) -> DirectionLimits:
+        return self.model.limits
+
+    def attach(self, pipe: Pipe) -> None:
+        self._pipes[pipe.flow] = pipe
+
+    def detach(self, pipe: Pipe) -> None:
+        self._pipes.pop(pipe.flow, None)
+
+    def wake(self, flows: list[Flow]) -> None:
+        """The link moved bytes onto these flows' wires: their pipes re-arm; then the link's
+        own timer is armed for its next slice."""
+        pipes = self._pipes
+        for flow in flows:
+            pipe = pipes.get(flow)
+            if pipe is not None:
+                pipe.wire_changed()
+        self._arm(self.model.next_deadline())
+
+    def set_limits(self, limits: DirectionLimits) -> None:
+        if limits != self.model.limits:
+            self.wake(self.model.set_limits(self.loop.time() * 1_000_000, limits))
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _offer_room(self, flow: Flow) -> None:
+        pipe = self._pipes.get(flow)
+        if pipe is None:
+            # Its connection is gone; the next flow in line is offered the room instead.
+            self.loop.call_soon(self.model.leave, flow)
+        else:
+            pipe.room_offered()
+
+    def _arm(self, deadline_us: float | None) -> None:
+        if deadline_us is None:
+            return
+        when = deadline_us / 1_000_000 - self.timers.early
+        if self._timer is not None:
+            if self._timer_at <= when:
+                return  # an earlier (or same) wake-up is already armed
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.timers.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.wake(self.model.advance(self.loop.time() * 1_000_000 + TOLERANCE_US))

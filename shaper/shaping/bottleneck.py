@@ -1,0 +1,224 @@
+"""One direction's bottleneck: the serialization clock and the drop-tail queue that the
+flows on it share, first in, first out.
+
+A real path has one bottleneck per direction: every connection's packets wait in the
+same router queue and leave at the same link rate. Each flow (one direction of one
+connection) keeps its own wire (propagation delay, jitter, order) and window; this
+object only decides when each queued chunk has been serialized, across flows, in the
+order the chunks arrived. A private link is a bottleneck with one flow on it.
+
+Times are microseconds supplied by the caller; rates are bits per second; sizes bytes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from shaper.model.limits import DirectionLimits
+from shaper.shaping.link import LinkClock
+
+if TYPE_CHECKING:
+    from shaper.shaping.flow import Flow
+
+# A slice is the unit the link serializes. Its size follows the rate so that a slice
+# takes about SLICE_TIME on the link: small enough that a slow stream stays smooth,
+# large enough that a fast one does not drown in timers. Never less than one TCP
+# segment (a real slow link sends whole packets too), which keeps a thousand slow
+# connections from needing a quarter million timers a second. A chunk smaller than a
+# slice (an interactive message) goes alone.
+SLICE_TIME_US = 4000
+MIN_SLICE = 1448
+MAX_SLICE = 128 * 1024
+UNLIMITED_SLICE = 1024 * 1024
+
+
+def slice_size(rate: int, buffer: int | None = None) -> int:
+    """Bytes per slice at `rate`. With a `buffer`, at most an eighth of it, so a full
+    queue always holds several slices and a late timer never leaves the link idle."""
+    if not rate:
+        return UNLIMITED_SLICE
+    size = max(MIN_SLICE, min(MAX_SLICE, rate * SLICE_TIME_US // (8 * 1_000_000)))
+    if buffer is not None:
+        size = max(MIN_SLICE, min(size, buffer // 8))
+    return size
+
+
+class Chunk:
+    """Bytes a flow put in the queue (or a control packet: no data, a size on the link
+    and a callback when it reaches the far end, e.g. a SYN)."""
+
+    __slots__ = ("flow", "data", "size", "on_arrival")
+
+    def __init__(
+        self,
+        flow: Flow,
+        data: memoryview | None,
+        size: int,
+        on_arrival: Callable[[float], None] | None = None,
+    ):
+        self.flow = flow
+        self.data = data
+        self.size = size
+        self.on_arrival = on_arrival
+
+
+class Bottleneck:
+    """- `room_for(flow)`: queue room that flow may take now (waiters are served in the
+      order they started waiting, so no flow starves while the queue is full).
+    - `enqueue(now, chunk)`: bytes read from a flow's source.
+    - `advance(now)`: every slice serialized by `now` moves onto its flow's wire; returns
+      the flows that got bytes.
+    - `next_deadline()`: when the slice on the link will have left (None: idle or stalled).
+    """
+
+    def __init__(self, limits: DirectionLimits, now: float = 0.0):
+        self.limits = limits
+        self.clock = LinkClock(limits.rate, limits.burst)
+        self._chunks: deque[Chunk] = deque()
+        self.queued = 0  # bytes waiting, including the slice on the link
+        self._slice = slice_size(limits.rate, limits.buffer)
+        self._sending: Chunk | None = None  # the slice being serialized
+        self._send_start = 0.0
+        self._send_done = 0.0
+        self.waiting: deque[Flow] = deque()
+        # Called when a waiting flow may now have room (the I/O layer resumes its reader).
+        self.on_room: Callable[[Flow], None] | None = None
+        self.flows = 0  # flows attached (for display: who shares the link)
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def free(self) -> int:
+        """Queue room left; zero while over the bound (after a shrink, say)."""
+        return max(0, self.limits.buffer - self.queued)
+
+    def room_for(self, flow: Flow) -> int:
+        free = self.free
+        if free and self.waiting and self.waiting[0] is not flow:
+            return 0  # room that frees goes to the flow that has waited longest
+        return free
+
+    def next_deadline(self) -> float | None:
+        if self._sending is None or self.limits.stall:
+            return None
+        return self._send_done
+
+    @property
+    def empty(self) -> bool:
+        return self._sending is None and not self._chunks
+
+    # -- inputs ----------------------------------------------------------------------
+
+    def wait(self, flow: Flow) -> bool:
+        """`flow` has bytes to send and no room: it is served when room frees. True when it
+        was not already waiting."""
+        if flow in self.waiting:
+            return False
+        self.waiting.append(flow)
+        return True
+
+    def leave(self, flow: Flow) -> None:
+        if flow in self.waiting:
+            self.waiting.remove(flow)
+            self._offer_room()
+
+    def enqueue(self, now: float, chunk: Chunk) -> list[Flow]:
+        """Queue `chunk`; returns the flows whose wire got bytes meanwhile."""
+        touched = self.advance(now)
+        self._chunks.append(chunk)
+        self.queued += chunk.size
+        if self.waiting and self.waiting[0] is chunk.flow:
+            self.waiting.popleft()  # served; it waits again (at the back) if it wants more
+            self._offer_room()
+        if self._sending is None and not self.limits.stall:
+            self._start_next(self.clock.start_time(now), now)
+        return touched
+
+    def set_limits(self, now: float, limits: DirectionLimits) -> list[Flow]:
+        """Apply new link limits (rate, burst, buffer, stall) now; nothing is dropped or
+        reordered. Returns the flows whose wire got bytes meanwhile."""
+        touched = self.advance(now)
+        old = self.limits
+        self.limits = limits
+        self._slice = slice_size(limits.rate, limits.buffer)
+        if (limits.rate, limits.burst) != (old.rate, old.burst):
+            self._change_rate(now)
+        if old.stall and not limits.stall:
+            self._resume(now)
+        if limits.buffer > old.buffer:
+            self._offer_room()
+        return touched
+
+    # -- output ----------------------------------------------------------------------
+
+    def advance(self, now: float) -> list[Flow]:
+        """Move every slice whose serialization ended by `now` onto its flow's wire."""
+        touched: list[Flow] = []
+        if self.limits.stall:
+            return touched
+        freed = False
+        while self._sending is not None and self._send_done <= now:
+            piece = self._sending
+            depart = self._send_done
+            self._sending = None
+            self.queued -= piece.size
+            freed = True
+            flow = piece.flow
+            flow.departed(depart, piece)
+            if not touched or touched[-1] is not flow:
+                touched.append(flow)
+            # Back to back: the next slice starts when this one departed, not when we
+            # noticed, so timer lateness never lowers the rate.
+            self._start_next(depart, depart)
+        if freed:
+            self._offer_room()
+        return touched
+
+    # -- internals -------------------------------------------------------------------
+
+    def _offer_room(self) -> None:
+        if self.waiting and self.free and self.on_room is not None:
+            self.on_room(self.waiting[0])
+
+    def _start_next(self, start: float, ready: float) -> None:
+        """Put the next slice on the link. `ready`: when its bytes were there to send;
+        burst credit may start it earlier on the link clock, but it never departs
+        before it existed."""
+        if not self._chunks:
+            self._sending = None
+            return
+        head = self._chunks[0]
+        if head.data is None or head.size <= self._slice:
+            piece = self._chunks.popleft()
+        else:
+            data = head.data
+            piece = Chunk(head.flow, data[: self._slice], self._slice)
+            head.data = data[self._slice :]
+            head.size -= self._slice
+        self._sending = piece
+        self._send_start = max(start, self.clock.free_at)
+        self._send_done = max(ready, self.clock.send(start, piece.size))
+
+    def _resume(self, now: float) -> None:
+        if self._sending is not None:
+            if self._send_done < now:
+                # The slice finished while the link was stalled; it leaves now.
+                self._send_done = now
+                self.clock.free_at = max(self.clock.free_at, now)
+        else:
+            self._start_next(self.clock.start_time(now), now)
+
+    def _change_rate(self, now: float) -> None:
+        self.clock.rate = self.limits.rate
+        self.clock.burst = self.limits.burst
+        if self._sending is None:
+            return
+        # Re-time the slice on the link: what is left of it goes at the new rate.
+        total = self._send_done - self._send_start
+        done = 1.0 if total <= 0 else min(1.0, max(0.0, (now - self._send_start) / total))
+        remaining = int(self._sending.size * (1.0 - done))
+        self.clock.free_at = max(self._send_start, min(now, self._send_done))
+        self._send_start = self.clock.free_at
+        self._send_done = self.clock.send(self.clock.free_at, remaining)

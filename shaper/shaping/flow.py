@@ -1,0 +1,316 @@
+"""One direction of one connection on the emulated path: what it has in the shared
+queue, its wire, and, with `tcp = emulated`, the window of the sender it plays.
+
+The proxy terminates TCP on both sides, so neither real TCP sees the emulated delay.
+With the emulated TCP a flow admits bytes only while its sender's window has room: a
+byte is in flight from when it is read until its acknowledgement comes back, one
+reverse latency after the receiver's kernel took it. The real sender therefore sees the
+window of a sender across the path: 10 segments at first, doubling per round trip in
+slow start, CUBIC after it. With `tcp = off` a flow holds at most `buffer` bytes that
+its sink has not taken (the bound of the old private pipe).
+
+Feeding it (times are microseconds, from the caller):
+
+- `room(now)`, then `feed(now, data)` for what the source gave;
+- `release(now)`: bytes due at the sink, in order (control packets run their callback);
+- `acknowledge(now, peer_taken)`: when `peer_check_due(now)`, with a function giving the
+  count of bytes the receiver's kernel has taken in total (written less what the
+  sink's buffers still hold);
+- `next_deadline()`: when to call release/acknowledge next.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from shaper.model.limits import DirectionLimits
+from shaper.shaping.bottleneck import Bottleneck, Chunk
+from shaper.shaping.delay import EMPTY, DelayLine
+from shaper.shaping.jitter import Jitter
+from shaper.shaping.window import SenderWindow
+
+# A receiver that has not taken delivered bytes is asked again after this long, doubling
+# while it takes nothing: a slow reader costs a few ioctls a second, not a thousand.
+POLL_MIN_US = 1000.0
+POLL_MAX_US = 32000.0
+
+
+class _Released:
+    """Bytes written to the sink and not yet acknowledged, awaiting the receiver."""
+
+    __slots__ = ("end", "at", "check_at", "polls")
+
+    def __init__(self, end: int, at: float, check_at: float):
+        self.end = end  # stream offset after these bytes
+        self.at = at  # when they were written
+        self.check_at = check_at  # when to see whether the receiver took them
+        self.polls = 0
+
+
+class Flow:
+    def __init__(
+        self,
+        link: Bottleneck,
+        limits: DirectionLimits,
+        now: float = 0.0,
+        *,
+        seed: int | None = None,
+        opened: bool = True,
+    ):
+        self.link = link
+        link.flows += 1
+        self.limits = limits
+        self.wire = DelayLine(limits.latency)
+        self.jitter = Jitter(limits.jitter, limits.jitter_distribution, seed)
+        self.window: SenderWindow | None = SenderWindow(now) if _emulated(limits) else None
+        self.is_open = opened  # False until the emulated handshake lets bytes through
+        self.queued = 0  # this flow's bytes in the shared queue, slice on the link included
+        self.stuck = 0  # bytes due at the sink that it could not take yet
+        self._next_due: float | None = None  # when more bytes come due at a blocked sink
+        self.sink_blocked = False
+        self.reverse_latency = 0.0  # where the acknowledgements travel back
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.detached = False
+        self._sent = 0  # stream offset admitted
+        self._sent_log: deque[tuple[int, float]] = deque()  # (end offset, when admitted)
+        self._written = 0  # stream offset released to the sink
+        self._released: deque[_Released] = deque()
+        self._acks: deque[tuple[float, int]] = deque()  # (when it arrives, end offset)
+        self._acked = 0
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def empty(self) -> bool:
+        """Nothing queued or on the wire (acknowledgements may still be on their way)."""
+        return self.queued == 0 and not self.wire
+
+    @property
+    def on_wire(self) -> int:
+        return self.wire.size
+
+    @property
+    def in_flight(self) -> int:
+        return self.window.in_flight if self.window is not None else 0
+
+    def own_room(self) -> int:
+        """What this flow may admit whatever the shared queue holds: the window's room,
+        or (tcp off) its bound less what it holds that the sink has not taken."""
+        if not self.is_open:
+            return 0
+        if self.window is not None:
+            return self.window.room()
+        return max(0, self.limits.buffer - self.queued - self.stuck)
+
+    def room(self) -> int:
+        return min(self.own_room(), self.link.room_for(self))
+
+    def want(self) -> bool:
+        """The reader pauses for lack of room. When the shared queue, not the flow's own
+        bound, is the limit, the flow joins the line for room; True when it just joined
+        (a sender with data to send would have seen a drop: see `refused`)."""
+        if self.own_room() > 0 and self.link.room_for(self) == 0:
+            return self.link.wait(self)
+        return False
+
+    @property
+    def receiver_slow(self) -> bool:
+        """Released bytes the receiver has not taken when their acknowledgement was due:
+        a slow reader holds the window."""
+        return bool(self._released) and self._released[0].polls > 0
+
+    def refused(self, now: float) -> None:
+        """The sender had a packet for a full queue: a real router drops it there, and the
+        sender cuts its window (once per round trip; CUBIC's decrease)."""
+        if self.window is not None:
+            self.window.on_congestion(now)
+
+    def peer_check_due(self, now: float) -> bool:
+        return bool(self._released) and self._released[0].check_at <= now
+
+    def next_deadline(self) -> float | None:
+        deadline = None
+        head = self.wire.head
+        if head is not None:
+            if head.on_arrival is not None or not self.sink_blocked:
+                deadline = head.deliver
+            else:
+                # Held at a blocked sink: wake when the next bytes arrive there, to count
+                # them as held (they then count against the bound without the window).
+                deadline = self._next_due
+        if self._released:
+            check = self._released[0].check_at
+            deadline = check if deadline is None else min(deadline, check)
+        if self._acks:
+            ack = self._acks[0][0]
+            deadline = ack if deadline is None else min(deadline, ack)
+        return deadline
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def feed(self, now: float, data: bytes | memoryview) -> list[Flow]:
+        """Bytes read from the source. Returns the flows whose wire got bytes meanwhile."""
+        nbytes = len(data)
+        self.bytes_in += nbytes
+        self.queued += nbytes
+        if self.window is not None:
+            self.window.on_send(now, nbytes)
+            self._sent += nbytes
+            self._sent_log.append((self._sent, now))
+        return self.link.enqueue(now, Chunk(self, memoryview(data), nbytes))
+
+    def send_control(
+        self, now: float, size: int, on_arrival: Callable[[float], None]
+    ) -> list[Flow]:
+        """A packet without payload (SYN, SYN-ACK, ACK) that waits its turn on the link
+        and the wire like any other, then calls `on_arrival(time)` at the far end."""
+        self.queued += size
+        return self.link.enqueue(now, Chunk(self, None, size, on_arrival))
+
+    def open(self) -> None:
+        self.is_open = True
+
+    def departed(self, depart: float, chunk: Chunk) -> None:
+        """Called by the link: `chunk` has been serialized and is on the wire."""
+        self.queued -= chunk.size
+        data = chunk.data if chunk.data is not None else EMPTY
+        self.wire.push(depart, data, self.jitter.sample(), chunk.on_arrival)
+
+    def set_sink_blocked(self, now: float, blocked: bool) -> None:
+        self.sink_blocked = blocked
+        if not blocked:
+            self.stuck = 0
+
+    def set_limits(self, now: float, limits: DirectionLimits) -> None:
+        """Latency, jitter and the TCP mode of this flow; nothing on the wire is dropped or
+        reordered. (Rate, burst, buffer and stall are the link's.)"""
+        old = self.limits
+        self.limits = limits
+        self.jitter.amount = limits.jitter
+        self.jitter.distribution = limits.jitter_distribution
+        if limits.latency != old.latency:
+            self.wire.set_latency(limits.latency)
+        if _emulated(limits) != _emulated(old):
+            # A fresh sender: bytes already under way are not counted against it.
+            self.window = SenderWindow(now) if _emulated(limits) else None
+            self._sent_log.clear()
+            self._released.clear()
+            self._acks.clear()
+            self._sent = self._acked = self._written
+            self.is_open = True
+
+    def move_to(self, link: Bottleneck) -> None:
+        """Go through another link from now on; the caller waits until nothing of this flow
+        is queued in the old one (bytes on two links could leave out of order)."""
+        if self.queued:
+            raise ValueError("a flow moves to another link only once its queue has drained")
+        self.link.leave(self)
+        self.link.flows -= 1
+        self.link = link
+        link.flows += 1
+
+    def detach(self) -> None:
+        """The connection is gone: stop waiting for the link."""
+        if not self.detached:
+            self.detached = True
+            self.link.leave(self)
+            self.link.flows -= 1
+
+    # -- outputs -----------------------------------------------------------------------
+
+    def release(self, now: float) -> list[memoryview]:
+        """Everything due at `now`, in order, for the caller to write to the sink."""
+        out: list[memoryview] = []
+        wire = self.wire
+        released = 0
+        while True:
+            head = wire.head
+            if head is None or head.deliver > now:
+                break
+            if head.on_arrival is not None:  # a control packet: the kernel takes it
+                wire.pop()
+                head.on_arrival(head.deliver)
+                continue
+            if self.sink_blocked:
+                break
+            data = wire.pop().data
+            out.append(data)
+            released += len(data)
+        if released:
+            self.bytes_out += released
+            self._written += released
+            if self.window is not None:
+                self._released.append(
+                    _Released(self._written, now, now + self.reverse_latency)
+                )
+        if self.sink_blocked:
+            self.stuck, self._next_due = wire.due(now)
+        else:
+            self.stuck, self._next_due = 0, None
+        return out
+
+    def acknowledge(self, now: float, peer_taken: Callable[[], int]) -> None:
+        """Acknowledgements: check whether the receiver took what was released (when a
+        check is due; `peer_taken()` is asked at most once), and apply those that have
+        arrived by `now`."""
+        if self.window is None:
+            return
+        if self.peer_check_due(now):
+            self._check_peer(now, peer_taken())
+        acks = self._acks
+        while acks and acks[0][0] <= now:
+            _, end = acks.popleft()
+            self._ack(now, end)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_peer(self, now: float, taken: int) -> None:
+        released = self._released
+        while released and released[0].check_at <= now:
+            head = released[0]
+            if taken < head.end:
+                if taken > self._acked_or_pending():
+                    self._schedule_ack(head, now, taken)  # part of it taken
+                head.polls += 1
+                head.check_at = now + min(POLL_MAX_US, POLL_MIN_US * 2 ** (head.polls - 1))
+                return
+            released.popleft()
+            self._schedule_ack(head, now, head.end)
+
+    def _acked_or_pending(self) -> int:
+        return self._acks[-1][1] if self._acks else self._acked
+
+    def _schedule_ack(self, entry: _Released, now: float, end: int) -> None:
+        # Taken when first checked: the receiver took the bytes as they were written (the
+        # check is one reverse latency later, when their ack arrives). Found later: taken
+        # since the last poll; the ack starts back now.
+        taken_at = entry.at if entry.polls == 0 else now
+        arrives = taken_at + self.reverse_latency
+        if arrives <= now and not self._acks:
+            self._ack(now, end)
+        else:
+            self._acks.append((max(arrives, now), end))
+
+    def _ack(self, now: float, end: int) -> None:
+        window = self.window
+        count = end - self._acked
+        if window is None or count <= 0:
+            return
+        log = self._sent_log
+        # The RTT of the oldest byte acknowledged: the first admission not wholly acked.
+        rtt = None
+        while log and log[0][0] <= self._acked:
+            log.popleft()
+        if log:
+            rtt = max(0.0, now - log[0][1])
+        while log and log[0][0] <= end:
+            log.popleft()
+        self._acked = end
+        window.on_ack(now, min(count, window.in_flight), rtt)
+
+
+def _emulated(limits: DirectionLimits) -> bool:
+    # Unshaped, there is no path to emulate a sender across: bytes pass straight through.
+    return limits.tcp == "emulated" and limits.shaped
