@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from shaper.model.limits import DirectionLimits
 from shaper.shaping.link import LinkClock
 
-if TYPE_CHECKING:
-    from shaper.shaping.flow import Flow
+
+class Flow(Protocol):
+    """What the link needs of a flow (shaping.flow.Flow): to be told when its chunk has
+    been serialized and is on its way."""
+
+    def departed(self, depart: float, chunk: Chunk) -> None: ...
 
 # A slice is the unit the link serializes. Its size follows the rate so that a slice
 # takes about SLICE_TIME on the link: small enough that a slow stream stays smooth,
