@@ -8,15 +8,21 @@ Bottleneck decides.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from shaper.engine.timers import LoopTimers, Timer, TimerFdTimers
 from shaper.model.limits import DirectionLimits
 from shaper.shaping.bottleneck import Bottleneck
 from shaper.shaping.flow import Flow
 
-if TYPE_CHECKING:
-    from shaper.engine.pipe import Pipe
+
+class Pipe(Protocol):
+    """What the runner needs of a pipe (engine.pipe.Pipe) on its link."""
+
+    @property
+    def flow(self) -> Flow: ...
+    def wire_changed(self) -> None: ...
+    def room_offered(self) -> None: ...
 
 # Release every slice due within this window in one go (see pipe.TOLERANCE_US).
 TOLERANCE_US = 50.0
