@@ -32,6 +32,23 @@ IDLE_AFTER = 0.5  # seconds without a byte moved before a direction shows as idl
 _per_thread = threading.local()
 
 
+class _NotConnected(asyncio.Transport):
+    """What a transport slot holds until its socket is connected, so that the slot is typed
+    as a transport and the data path uses it with no None check. It reports what an absent
+    transport means to the checks that look (closing, nothing buffered, no socket); moving
+    bytes or flipping flow control through it is a bug, and raises NotImplementedError as
+    asyncio's base Transport does."""
+
+    def is_closing(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+NOT_CONNECTED: asyncio.Transport = _NotConnected()
+
+
 def _read_view() -> memoryview:
     """The read buffer, one per thread (per event loop), shared by every pipe on it.
 
@@ -42,6 +59,10 @@ def _read_view() -> memoryview:
     if view is None:
         view = _per_thread.view = memoryview(bytearray(READ_SIZE))
     return view
+
+
+def _no_read_mode(fast: bool) -> None:
+    """Until the pipe is connected there is no read path to switch: connect() sets it."""
 
 
 class Pipe:
@@ -57,9 +78,10 @@ class Pipe:
         self.loop = loop
         self.timers = timers
         self.model = PipeModel(limits, self._now())
-        self.source: asyncio.Transport | None = None
-        self.on_read_mode: Callable[[bool], None] | None = None  # set by the source leg
-        self.sink: asyncio.Transport | None = None
+        # Both legs' transports, and how to switch the source leg's read path; see connect().
+        self.source = NOT_CONNECTED
+        self.sink = NOT_CONNECTED
+        self._on_read_mode: Callable[[bool], None] = _no_read_mode
         self._on_finished = on_finished
         self._view = _read_view()
         self._timer: asyncio.TimerHandle | Timer | None = None
@@ -83,16 +105,25 @@ class Pipe:
     @property
     def room(self) -> int:
         """What may be read now: the queue bound less the queue and the sink's write buffer."""
-        sink = self.sink
-        pending = sink.get_write_buffer_size() if sink is not None else 0
-        return max(0, self.model.room - pending)
+        return max(0, self.model.room - self.sink.get_write_buffer_size())
 
-    def set_sink(self, transport: asyncio.Transport) -> None:
-        self.sink = transport
+    def connect(
+        self,
+        source: asyncio.Transport,
+        sink: asyncio.Transport,
+        on_read_mode: Callable[[bool], None],
+    ) -> None:
+        """Both legs are up: read from `source`, write to `sink`, and call `on_read_mode`
+        with `fast_reads` whenever the source's read path should change (now, and on
+        every change of limits)."""
+        self.source = source
+        self.sink = sink
+        self._on_read_mode = on_read_mode
         self._sink_marks()
+        on_read_mode(self.fast_reads)
 
     def _sink_marks(self) -> None:
-        if self.sink is None or self.sink.is_closing():
+        if self.sink.is_closing():
             return
         high = min(WRITE_HIGH, self.model.limits.buffer // 2)
         self.sink.set_write_buffer_limits(high=high, low=high // 4)
@@ -155,8 +186,7 @@ class Pipe:
         self.model.set_limits(self._now(), limits)
         if limits.buffer != old_buffer:
             self._sink_marks()
-        if self.on_read_mode is not None:
-            self.on_read_mode(self.fast_reads)
+        self._on_read_mode(self.fast_reads)
         self._pump()
 
     def close(self) -> None:
