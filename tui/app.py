@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -27,7 +27,7 @@ from tui.source import DataSource, SourceError
 from tui.widgets.header import HeaderBar
 
 
-class ShaperApp(App):
+class ShaperApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "shaper"
     COMMANDS = App.COMMANDS | {ShaperCommands}
@@ -72,7 +72,7 @@ class ShaperApp(App):
 
     # ---- data --------------------------------------------------------------------
 
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[None]:
         return self.dashboard
 
     def on_mount(self) -> None:
@@ -324,3 +324,11 @@ class ShaperApp(App):
             except Exception:
                 pass
         return result
+
+
+if TYPE_CHECKING:
+    from tui.screens.app_view import ShaperAppView
+
+    # The screens reach the app as a ShaperAppView: this fails type checking as soon as
+    # ShaperApp stops providing what they use.
+    _as_seen_by_screens: type[ShaperAppView] = ShaperApp

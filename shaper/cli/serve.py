@@ -49,7 +49,7 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             check_bind(control[0], args.control_token)
         except (ValueError, ControlSecurityError) as exc:
             parser.error(f"argument --control: {exc}")
-    stats_out = None
+    stats_out: IO[str] | None = None
     if args.stats_jsonl and args.stats_jsonl != "-":
         try:
             stats_out = open(args.stats_jsonl, "a", buffering=1)  # noqa: SIM115 (closed by serve)

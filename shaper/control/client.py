@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from shaper.control.endpoint import (  # noqa: F401  (re-exported: the client's public names)
+from shaper.control.endpoint import (
     CONTROL_ENV,
     DEFAULT_CONTROL_URL,
     TOKEN_ENV,
@@ -33,6 +33,17 @@ from shaper.model.snapshots import (
     connection_from_dict,
     engine_from_dict,
 )
+
+# The endpoint's names are re-exported: they are the client's public names too.
+__all__ = [
+    "CONTROL_ENV",
+    "DEFAULT_CONTROL_URL",
+    "TOKEN_ENV",
+    "ControlClient",
+    "ControlError",
+    "default_control_url",
+    "normalize_url",
+]
 
 
 class ControlClient:

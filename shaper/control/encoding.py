@@ -61,7 +61,9 @@ def _nested(type_name: str, owner: type) -> type | None:
     import sys
 
     candidate = getattr(sys.modules.get(owner.__module__), type_name, None)
-    return candidate if dataclasses.is_dataclass(candidate) else None
+    if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+        return candidate
+    return None
 
 
 def encoder(cls: type) -> Callable[[Any], str]:

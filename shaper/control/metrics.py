@@ -136,8 +136,8 @@ class MetricsCollector:
                 self._connections[conn.route] += 1
         for conn_id, (route, counts) in self._seen.items():
             if conn_id not in current:
-                for (direction, attr), value in counts.items():
-                    self._closed[(route, direction, attr)] += value
+                for (direction, attr), moved in counts.items():
+                    self._closed[(route, direction, attr)] += moved
         self._seen = current
 
         ex = Exposition()

@@ -63,7 +63,7 @@ _LIMITS_BODY = {
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
 
-_DIRECTION_LIMITS = {
+_DIRECTION_LIMITS: dict[str, Any] = {
     "type": "object",
     "description": "Limits of one direction, as unit strings",
     "properties": {

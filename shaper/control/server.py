@@ -9,6 +9,7 @@ connection, profile or path), 405 (with an Allow header) or 409.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from aiohttp import web
@@ -62,7 +63,9 @@ async def _on_shutdown(app: web.Application) -> None:
 
 
 def build_app(
-    engine: ControlledEngine, token: str | None = None, profiles_dir: Any = None
+    engine: ControlledEngine,
+    token: str | None = None,
+    profiles_dir: str | os.PathLike[str] | None = None,
 ) -> web.Application:
     """The control application for `engine` (not yet bound; see start_control)."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
@@ -82,7 +85,7 @@ async def start_control(
     host: str = "127.0.0.1",
     port: int = DEFAULT_CONTROL_PORT,
     token: str | None = None,
-    profiles_dir: Any = None,
+    profiles_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the control API; returns the runner (call `await runner.cleanup()`) and the
     bound (host, port). Raises ControlSecurityError for a non-loopback host without a token,

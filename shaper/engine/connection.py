@@ -13,10 +13,11 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from typing import cast
 
 from shaper.engine import kernel
 from shaper.engine.link_runner import LinkRunner
-from shaper.engine.pipe import Pipe
+from shaper.engine.pipe import NOT_CONNECTED, Pipe
 from shaper.engine.timers import LoopTimers, TimerFdTimers
 from shaper.model import snapshots as stats
 from shaper.model.addresses import format_address
@@ -32,7 +33,7 @@ class Leg(asyncio.BufferedProtocol):
     def __init__(self, connection: Connection, name: str, source_of: Pipe, sink_of: Pipe):
         self.connection = connection
         self.name = name  # "client" or "server"
-        self.transport: asyncio.Transport | None = None  # set once the socket is connected
+        self.transport = NOT_CONNECTED  # until connection_made
         self.source_of = source_of  # the direction this socket's bytes feed
         self.sink_of = sink_of  # the direction that writes into this socket
         self.lost = False
@@ -43,7 +44,7 @@ class Leg(asyncio.BufferedProtocol):
         """Switch how the transport hands us bytes: sized buffers (exact bound) or fresh
         bytes objects (no copy). asyncio's set_protocol picks the read path per protocol."""
         transport = self.transport
-        if transport is None or transport.is_closing() or fast == (self._fast_reader is not None):
+        if transport.is_closing() or fast == (self._fast_reader is not None):
             return
         if fast:
             self._fast_reader = _FastReader(self)
@@ -53,13 +54,18 @@ class Leg(asyncio.BufferedProtocol):
             transport.set_protocol(self)
 
     @property
+    def connected(self) -> bool:
+        """The socket was connected (it may have been lost since)."""
+        return self.transport is not NOT_CONNECTED
+
+    @property
     def sock(self) -> socket.socket | None:
-        if self.transport is None:
-            return None
-        return self.transport.get_extra_info("socket")
+        return self.transport.get_extra_info("socket")  # None until connected
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # BaseProtocol's signature covers datagram transports too; a stream socket's
+        # protocol is always handed a Transport.
+        self.transport = cast(asyncio.Transport, transport)
         self.kernel = kernel.KernelReader(self.sock)
         self.connection.leg_made(self)
 
@@ -197,27 +203,27 @@ class Connection:
     # -- legs ----------------------------------------------------------------------
 
     def leg_made(self, leg: Leg) -> None:
-        limits = self.limits
         if leg is self.client:
+            limits = self.limits
             leg.transport.pause_reading()  # until the server leg is up
             self.upstream.reading = False
             peer = leg.transport.get_extra_info("peername")
             self.client_addr = format_address(peer)
             kernel.set_buffers(leg.sock, limits.upstream.sockbuf, limits.downstream.sockbuf)
-            self.upstream.source = leg.transport
-            self.downstream.set_sink(leg.transport)
             if self.handshake:
                 self._start_handshake()  # the SYN leaves as the client connects
-        else:
-            self.upstream.set_sink(leg.transport)
-            self.downstream.source = leg.transport
-        pipe = leg.source_of
-        pipe.source_kernel = leg.kernel
-        leg.sink_of.sink_kernel = leg.kernel
-        pipe.on_read_mode = leg.use_fast_reads
-        leg.use_fast_reads(pipe.fast_reads)
-        if leg is self.server:
-            self.downstream.start()  # holds the server's bytes until the handshake allows
+        client, server = self.client, self.server
+        if client.connected and server.connected:
+            # The pipes are wired once, when both transports exist; each then reads as its
+            # flow allows (before the emulated handshake is through, nothing).
+            self.upstream.connect(
+                client.transport, server.transport, client.use_fast_reads,
+                client.kernel, server.kernel,
+            )
+            self.downstream.connect(
+                server.transport, client.transport, server.use_fast_reads,
+                server.kernel, client.kernel,
+            )
 
     def server_connected(self) -> None:
         """Both legs are up: start reading in both directions."""
@@ -227,8 +233,6 @@ class Connection:
         peer = self.server.transport.get_extra_info("peername")
         self.server_addr = format_address(peer)
         self._record("connect", f"{self.client_addr} -> {self.server_addr}", self.id)
-        if not self.client.lost:
-            self.upstream.start()
 
     def leg_lost(self, leg: Leg, exc: Exception | None) -> None:
         if self.state == CLOSED:
@@ -248,7 +252,7 @@ class Connection:
     def _pipe_finished(self, pipe: Pipe) -> None:
         """A direction drained after its source's EOF: forward the half-close."""
         sink = pipe.sink
-        if sink is not None and not sink.is_closing() and sink.can_write_eof():
+        if not sink.is_closing() and sink.can_write_eof():
             try:
                 sink.write_eof()
             except OSError:
@@ -293,7 +297,7 @@ class Connection:
 
     def _abort(self, leg: Leg, reset: bool) -> None:
         transport = leg.transport
-        if transport is None or transport.is_closing() and not reset:
+        if not leg.connected or transport.is_closing() and not reset:
             return
         if reset:
             sock = leg.sock
@@ -307,7 +311,7 @@ class Connection:
             self.loop.call_later(CLOSE_GRACE, self._force_close, leg)
 
     def _force_close(self, leg: Leg) -> None:
-        if not leg.lost and leg.transport is not None:
+        if not leg.lost and leg.connected:
             leg.transport.abort()
 
     def force_close(self) -> None:
@@ -317,13 +321,13 @@ class Connection:
 
     @property
     def legs_lost(self) -> bool:
-        return all(leg.lost or leg.transport is None for leg in (self.client, self.server))
+        return all(leg.lost or not leg.connected for leg in (self.client, self.server))
 
     def source_reset(self, leg: Leg) -> None:
         """A paused reader found its socket reset by the peer (see Engine's sweep)."""
         if self.state != CLOSED:
             self.leg_lost(leg, ConnectionResetError("connection reset by peer"))
-            if leg.transport is not None:
+            if leg.connected:
                 leg.transport.abort()
 
     def _finish(self) -> None:
@@ -361,9 +365,7 @@ def pipe_stats(
 ) -> stats.DirectionStats:
     flow = pipe.flow
     transport = pipe.sink
-    sink_buffer = 0
-    if transport is not None and not transport.is_closing():
-        sink_buffer = transport.get_write_buffer_size()
+    sink_buffer = 0 if transport.is_closing() else transport.get_write_buffer_size()
     # Bytes that have crossed the wire but the receiver cannot take yet wait at its door:
     # the display's "buf" stage, not the wire.
     stuck = flow.stuck

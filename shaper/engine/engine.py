@@ -4,6 +4,7 @@ and the profile (with its scenario) in force."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from collections import deque
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shaper.engine import kernel
-from shaper.engine.connection import Connection
+from shaper.engine.connection import Connection, Leg
 from shaper.engine.link_runner import LinkRunner
 from shaper.engine.scenario_runner import ScenarioRunner
 from shaper.engine.timers import LoopTimers, TimerFdTimers, make_timers
@@ -30,6 +31,12 @@ SWEEP_EVERY = 1.0  # seconds between checks of paused readers for resets
 
 class Engine:
     """Runs in one asyncio loop; every method is called from that loop."""
+
+    # Bound by start(). Accepting, dialing and the sweep only run after it, so they use
+    # these with no None check; what may run before start() (stop, snapshot,
+    # apply_profile) asks _started first.
+    _loop: asyncio.AbstractEventLoop
+    _timers: TimerFdTimers | LoopTimers
 
     def __init__(
         self,
@@ -63,9 +70,8 @@ class Engine:
         self._servers: list[asyncio.AbstractServer] = []
         self._bound: list[tuple[str, int]] = []
         self._next_id = 1
-        self._tasks: set[asyncio.Task] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timers: TimerFdTimers | LoopTimers | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
         # One link per direction that every connection shares (with link = shared).
         self.links: dict[str, LinkRunner] = {}
         self._sweeper: asyncio.TimerHandle | None = None
@@ -73,20 +79,21 @@ class Engine:
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._timers = make_timers(self._loop)
+        loop = self._loop = asyncio.get_running_loop()
+        self._timers = make_timers(loop)
+        self._started = True
         self.links = {
-            d: LinkRunner(self.limits.direction(d), self._loop, self._timers, shared=True)
+            d: LinkRunner(self.limits.direction(d), loop, self._timers, shared=True)
             for d in DIRECTIONS
         }
-        self._sweeper = self._loop.call_later(SWEEP_EVERY, self._sweep)
+        self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
         self.started_at = time.time()
         try:
             for route in self.routes:
                 host, port = route.listen
                 index = len(self._servers)
-                server = await self._loop.create_server(
-                    lambda route=route, index=index: self._accept(route, index),
+                server = await loop.create_server(
+                    functools.partial(self._accept, route, index),
                     host,
                     port,
                     reuse_address=True,
@@ -119,9 +126,10 @@ class Engine:
             conn.close()
         # Give graceful closes a moment to flush, then abort what is left: a
         # peer that never reads must not keep a socket past the engine's stop.
-        deadline = self._loop.time() + STOP_GRACE if self._loop else 0
-        while any(not c.legs_lost for c in open_connections) and self._loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        if self._started:
+            deadline = self._loop.time() + STOP_GRACE
+            while any(not c.legs_lost for c in open_connections) and self._loop.time() < deadline:
+                await asyncio.sleep(0.02)
         for conn in open_connections:
             conn.force_close()
         for task in list(self._tasks):
@@ -137,9 +145,8 @@ class Engine:
         await asyncio.sleep(0)
         for link in self.links.values():
             link.close()
-        if self._timers is not None:
-            self._timers.close()
-            self._timers = None
+        if self._started:
+            self._timers.close()  # closing twice (a second stop) does nothing
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -150,7 +157,7 @@ class Engine:
 
     # -- accepting and dialing ------------------------------------------------------
 
-    def _accept(self, route: Route, index: int):
+    def _accept(self, route: Route, index: int) -> Leg:
         conn_id = self._next_id
         self._next_id += 1
         self.totals["connections_total"] += 1
@@ -269,7 +276,7 @@ class Engine:
         self.profile_name = profile.name
         self.record("profile", f"profile {profile.name} applied")
         if profile.scenario is not None:
-            loop = self._loop or asyncio.get_running_loop()
+            loop = self._loop if self._started else asyncio.get_running_loop()
             self._scenario = ScenarioRunner(
                 profile.scenario, loop, self._set_profile_limits, self.record
             )
@@ -334,7 +341,7 @@ class Engine:
         return sum(link.model.queued for link in links), sum(link.limits.buffer for link in links)
 
     def snapshot(self, connections: bool = False) -> stats.EngineStats:
-        now = self._loop.time() if self._loop else time.monotonic()
+        now = self._loop.time() if self._started else time.monotonic()
         wall = time.time()
         per_conn = [c.snapshot(now, True, wall) for c in self.connections.values()]
         return stats.EngineStats(

@@ -32,8 +32,13 @@ def _ioctl_int(fd: int, request: int) -> int | None:
         return None
 
 
-def set_buffers(sock: socket.socket, rcvbuf: int | None, sndbuf: int | None) -> None:
-    """Set SO_RCVBUF / SO_SNDBUF (None leaves the OS default and its autotuning)."""
+def set_buffers(sock: socket.socket | None, rcvbuf: int | None, sndbuf: int | None) -> None:
+    """Set SO_RCVBUF / SO_SNDBUF (None leaves the OS default and its autotuning).
+
+    No socket (limits changed while the server leg is still being dialed) is left alone;
+    the dialer set the sizes in force when it started."""
+    if sock is None:
+        return
     try:
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -83,11 +88,11 @@ class KernelReader:
         self._slow_at = float("-inf")
 
     def read(self, now: float) -> KernelStats:
-        fd = self._fd
-        if fd < 0:
+        fd, sock = self._fd, self._sock
+        if fd < 0 or sock is None:  # a valid fd implies a socket; this says so to mypy
             return EMPTY
         if now - self._slow_at >= self.slow_every:
-            self._slow = _read_slow(self._sock)
+            self._slow = _read_slow(sock)
             self._slow_at = now
         rcvbuf, sndbuf, rtt, cwnd = self._slow
         return KernelStats(

@@ -39,7 +39,7 @@ class LinkRunner:
         self.loop = loop
         self.timers = timers
         self.shared = shared  # one link for many connections (else a connection's own)
-        self.model = Bottleneck(limits, loop.time() * 1_000_000)
+        self.model: Bottleneck[Flow] = Bottleneck(limits, loop.time() * 1_000_000)
         self.model.on_room = self._offer_room
         self._pipes: dict[Flow, Pipe] = {}
         self._timer: asyncio.TimerHandle | Timer | None = None

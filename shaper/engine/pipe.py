@@ -38,6 +38,27 @@ IDLE_AFTER = 0.5  # seconds without a byte moved before a direction shows as idl
 _per_thread = threading.local()
 
 
+class _NotConnected(asyncio.Transport):
+    """What a transport slot holds until its socket is connected, so that the slot is typed
+    as a transport and the data path uses it with no None check. It reports what an absent
+    transport means to the checks that look (closing, nothing buffered, no socket); moving
+    bytes or flipping flow control through it is a bug, and raises NotImplementedError as
+    asyncio's base Transport does."""
+
+    def is_closing(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+NOT_CONNECTED: asyncio.Transport = _NotConnected()
+
+
+def _no_read_mode(fast: bool) -> None:
+    """Until the pipe is connected there is no read path to switch: connect() sets it."""
+
+
 def _read_view() -> memoryview:
     """The read buffer, one per thread (per event loop), shared by every pipe on it.
 
@@ -69,11 +90,13 @@ class Pipe:
         self.flow = Flow(link.model, limits, self._now(), seed=seed, opened=opened)
         link.attach(self)
         self.next_link: LinkRunner | None = None  # a move waiting for the queue to drain
-        self.source: asyncio.Transport | None = None
-        self.on_read_mode: Callable[[bool], None] | None = None  # set by the source leg
-        self.sink: asyncio.Transport | None = None
-        # Kernel views of the two sockets (set by the connection): what the sender still
-        # has for us, and what the receiver has not taken.
+        # Both legs' transports, how to switch the source leg's read path, and kernel views
+        # of both sockets (what the sender still has for us, what the receiver has not
+        # taken); see connect().
+        self.source = NOT_CONNECTED
+        self.sink = NOT_CONNECTED
+        self.connected = False
+        self._on_read_mode: Callable[[bool], None] = _no_read_mode
         self.source_kernel: KernelReader | None = None
         self.sink_kernel: KernelReader | None = None
         self._on_finished = on_finished
@@ -103,17 +126,32 @@ class Pipe:
         are unacknowledged and the window already counts them."""
         room = self.flow.room()
         if self.flow.window is None and room:
-            sink = self.sink
-            if sink is not None:
-                room = max(0, room - sink.get_write_buffer_size())
+            room = max(0, room - self.sink.get_write_buffer_size())
         return room
 
-    def set_sink(self, transport: asyncio.Transport) -> None:
-        self.sink = transport
+    def connect(
+        self,
+        source: asyncio.Transport,
+        sink: asyncio.Transport,
+        on_read_mode: Callable[[bool], None],
+        source_kernel: KernelReader,
+        sink_kernel: KernelReader,
+    ) -> None:
+        """Both legs are up: read from `source`, write to `sink`, and call `on_read_mode`
+        with `fast_reads` whenever the source's read path should change (now, and on
+        every change of limits). Then read as the flow allows."""
+        self.source = source
+        self.sink = sink
+        self._on_read_mode = on_read_mode
+        self.source_kernel = source_kernel
+        self.sink_kernel = sink_kernel
+        self.connected = True
         self._sink_marks()
+        on_read_mode(self.fast_reads)
+        self._flow_control()
 
     def _sink_marks(self) -> None:
-        if self.sink is None or self.sink.is_closing():
+        if self.sink.is_closing():
             return
         high = min(WRITE_HIGH, self.flow.limits.buffer // 2)
         self.sink.set_write_buffer_limits(high=high, low=high // 4)
@@ -201,8 +239,7 @@ class Pipe:
             self.flow.set_limits(self._now(), limits)
             if limits.buffer != old.buffer:
                 self._sink_marks()
-            if self.on_read_mode is not None:
-                self.on_read_mode(self.fast_reads)
+            self._on_read_mode(self.fast_reads)
         if link is not self.link or self.next_link is not None:
             self.next_link = link if link is not self.link else None
             self._move_when_drained()
@@ -222,10 +259,6 @@ class Pipe:
         target.attach(self)
         if not old.shared:
             old.close()  # a link of its own serves no one else
-
-    def start(self) -> None:
-        """Both legs are up: read as the flow allows."""
-        self._flow_control()
 
     def close(self) -> None:
         self.closed = True
@@ -265,17 +298,14 @@ class Pipe:
     def _peer_taken(self) -> int:
         """Bytes the receiver's kernel has taken: written, less what our transport and
         our kernel send queue still hold."""
-        held = 0
-        sink = self.sink
-        if sink is not None and not sink.is_closing():
-            held = sink.get_write_buffer_size()
+        held = self.sink.get_write_buffer_size()
         unsent = self.sink_kernel.tx_queue() if self.sink_kernel is not None else None
         return self.flow.bytes_out - held - (unsent or 0)
 
     def _flow_control(self) -> None:
         flow = self.flow
-        if self.source is None or self.sink is None:
-            return  # not connected yet; start() runs this once both legs are up
+        if not self.connected:
+            return  # connect() runs this once both legs are up
         if self.eof:
             if flow.empty and not self.eof_sent:
                 self.eof_sent = True

@@ -4,7 +4,7 @@ every error names the key path, the bad value and the accepted forms."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shaper.model.limits import DIRECTIONS, LIMIT_KEYS, LimitError, Limits
@@ -39,7 +39,9 @@ def profile_from_dict(
     """
     lines = key_lines(text) if text else {}
 
-    def fail(field: str, message: str, value: object = None, accepted: str | None = None):
+    def fail(
+        field: str, message: str, value: object = None, accepted: str | None = None
+    ) -> ProfileError:
         return ProfileError(
             message,
             file=source,
@@ -101,7 +103,11 @@ def profile_from_dict(
     )
 
 
-def _scenario(table: Any, limits: Limits, fail) -> Scenario:
+# Makes the ProfileError for a key path: (field, message, value, accepted forms).
+_Fail = Callable[[str, str, object, str | None], ProfileError]
+
+
+def _scenario(table: Any, limits: Limits, fail: _Fail) -> Scenario:
     form = "a [scenario] table with repeat = true|false and [[scenario.phases]] entries"
     if not isinstance(table, Mapping):
         raise fail("scenario", f"scenario: expected a table, got {table!r}", table, form)

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from shaper.model.limits import DirectionLimits
 from shaper.shaping.link import LinkClock
 
 
-class Flow(Protocol):
+class Rider(Protocol):
     """What the link needs of a flow (shaping.flow.Flow): to be told when its chunk has
     been serialized and is on its way."""
 
-    def departed(self, depart: float, chunk: Chunk) -> None: ...
+    def departed(self, depart: float, chunk: Chunk[Any]) -> None: ...
+
+
+F = TypeVar("F", bound=Rider)
 
 # A slice is the unit the link serializes. Its size follows the rate so that a slice
 # takes about SLICE_TIME on the link: small enough that a slow stream stays smooth,
@@ -49,7 +52,7 @@ def slice_size(rate: int, buffer: int | None = None) -> int:
     return size
 
 
-class Chunk:
+class Chunk(Generic[F]):
     """Bytes a flow put in the queue (or a control packet: no data, a size on the link
     and a callback when it reaches the far end, e.g. a SYN)."""
 
@@ -57,7 +60,7 @@ class Chunk:
 
     def __init__(
         self,
-        flow: Flow,
+        flow: F,
         data: memoryview | None,
         size: int,
         on_arrival: Callable[[float], None] | None = None,
@@ -68,7 +71,7 @@ class Chunk:
         self.on_arrival = on_arrival
 
 
-class Bottleneck:
+class Bottleneck(Generic[F]):
     """- `room_for(flow)`: queue room that flow may take now (waiters are served in the
       order they started waiting, so no flow starves while the queue is full).
     - `enqueue(now, chunk)`: bytes read from a flow's source.
@@ -80,15 +83,15 @@ class Bottleneck:
     def __init__(self, limits: DirectionLimits, now: float = 0.0):
         self.limits = limits
         self.clock = LinkClock(limits.rate, limits.burst)
-        self._chunks: deque[Chunk] = deque()
+        self._chunks: deque[Chunk[F]] = deque()
         self.queued = 0  # bytes waiting, including the slice on the link
         self._slice = slice_size(limits.rate, limits.buffer)
-        self._sending: Chunk | None = None  # the slice being serialized
+        self._sending: Chunk[F] | None = None  # the slice being serialized
         self._send_start = 0.0
         self._send_done = 0.0
-        self.waiting: deque[Flow] = deque()
+        self.waiting: deque[F] = deque()
         # Called when a waiting flow may now have room (the I/O layer resumes its reader).
-        self.on_room: Callable[[Flow], None] | None = None
+        self.on_room: Callable[[F], None] | None = None
         self.flows = 0  # flows attached (for display: who shares the link)
 
     # -- state -----------------------------------------------------------------------
@@ -98,7 +101,7 @@ class Bottleneck:
         """Queue room left; zero while over the bound (after a shrink, say)."""
         return max(0, self.limits.buffer - self.queued)
 
-    def room_for(self, flow: Flow) -> int:
+    def room_for(self, flow: F) -> int:
         free = self.free
         if free and self.waiting and self.waiting[0] is not flow:
             return 0  # room that frees goes to the flow that has waited longest
@@ -115,7 +118,7 @@ class Bottleneck:
 
     # -- inputs ----------------------------------------------------------------------
 
-    def wait(self, flow: Flow) -> bool:
+    def wait(self, flow: F) -> bool:
         """`flow` has bytes to send and no room: it is served when room frees. True when it
         was not already waiting."""
         if flow in self.waiting:
@@ -123,12 +126,12 @@ class Bottleneck:
         self.waiting.append(flow)
         return True
 
-    def leave(self, flow: Flow) -> None:
+    def leave(self, flow: F) -> None:
         if flow in self.waiting:
             self.waiting.remove(flow)
             self._offer_room()
 
-    def enqueue(self, now: float, chunk: Chunk) -> list[Flow]:
+    def enqueue(self, now: float, chunk: Chunk[F]) -> list[F]:
         """Queue `chunk`; returns the flows whose wire got bytes meanwhile."""
         touched = self.advance(now)
         self._chunks.append(chunk)
@@ -140,7 +143,7 @@ class Bottleneck:
             self._start_next(self.clock.start_time(now), now)
         return touched
 
-    def set_limits(self, now: float, limits: DirectionLimits) -> list[Flow]:
+    def set_limits(self, now: float, limits: DirectionLimits) -> list[F]:
         """Apply new link limits (rate, burst, buffer, stall) now; nothing is dropped or
         reordered. Returns the flows whose wire got bytes meanwhile."""
         touched = self.advance(now)
@@ -157,9 +160,9 @@ class Bottleneck:
 
     # -- output ----------------------------------------------------------------------
 
-    def advance(self, now: float) -> list[Flow]:
+    def advance(self, now: float) -> list[F]:
         """Move every slice whose serialization ended by `now` onto its flow's wire."""
-        touched: list[Flow] = []
+        touched: list[F] = []
         if self.limits.stall:
             return touched
         freed = False

@@ -51,7 +51,7 @@ class _Released:
 class Flow:
     def __init__(
         self,
-        link: Bottleneck,
+        link: Bottleneck[Flow],
         limits: DirectionLimits,
         now: float = 0.0,
         *,
@@ -172,7 +172,7 @@ class Flow:
     def open(self) -> None:
         self.is_open = True
 
-    def departed(self, depart: float, chunk: Chunk) -> None:
+    def departed(self, depart: float, chunk: Chunk[Flow]) -> None:
         """Called by the link: `chunk` has been serialized and is on the wire."""
         self.queued -= chunk.size
         data = chunk.data if chunk.data is not None else EMPTY
@@ -201,7 +201,7 @@ class Flow:
             self._sent = self._acked = self._written
             self.is_open = True
 
-    def move_to(self, link: Bottleneck) -> None:
+    def move_to(self, link: Bottleneck[Flow]) -> None:
         """Go through another link from now on; the caller waits until nothing of this flow
         is queued in the old one (bytes on two links could leave out of order)."""
         if self.queued:

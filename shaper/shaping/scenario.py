@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from shaper.model import units
 from shaper.model.limits import DIRECTIONS, LimitError, Limits
@@ -45,8 +45,10 @@ class Phase:
         return data
 
 
-class Position(NamedTuple):
-    """Where a scenario is at a given time."""
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a scenario is at a given time. (Not a NamedTuple: its `index` field would
+    shadow tuple.index.)"""
 
     index: int  # phase index
     name: str  # phase name

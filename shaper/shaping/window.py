@@ -167,7 +167,7 @@ class SenderWindow:
             return None
         return self._timer_base + self.rto_us
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, int | float | str | None]:
         return {
             "cwnd": self.cwnd,
             "ssthresh": self.ssthresh,

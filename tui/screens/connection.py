@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 from shaper.model.limits import Limits
 from shaper.model.snapshots import ConnectionStats, EngineStats, KernelStats
 from tui import format as fmt
+from tui.screens.app_view import ShaperAppAccess
 from tui.source import SourceError
 from tui.widgets.events import EventLog
 from tui.widgets.pipe import DirectionPanel
@@ -26,7 +27,7 @@ def kernel_text(name: str, k: KernelStats) -> Text:
     return text
 
 
-class ConnectionScreen(Screen):
+class ConnectionScreen(ShaperAppAccess, Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back", id="back"),
         Binding("c", "app.close_connection('close')", "close", id="conn_close"),
@@ -57,11 +58,12 @@ class ConnectionScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        app = self.shaper_app
         for panel in self.query(DirectionPanel):
-            panel.bits = self.app.bits
-        self.show_connections(self.app.connections)
-        if self.app.snapshot is not None:
-            self.show_snapshot(self.app.snapshot, self.app.limits)
+            panel.bits = app.bits
+        self.show_connections(app.connections)
+        if app.snapshot is not None:
+            self.show_snapshot(app.snapshot, app.limits)
 
     def show_snapshot(self, snapshot: EngineStats, limits: Limits) -> None:
         self.query_one(EventLog).add_events(
@@ -72,7 +74,7 @@ class ConnectionScreen(Screen):
 
     async def _fetch_limits(self) -> None:
         try:
-            self.limits = await self.app.source.connection_limits(self.conn_id)
+            self.limits = await self.shaper_app.source.connection_limits(self.conn_id)
         except SourceError:
             return
         if self.conn is not None:
@@ -100,7 +102,7 @@ class ConnectionScreen(Screen):
             if conn.limits_override:
                 self.run_worker(self._fetch_limits(), group="limits")
         if not conn.limits_override:
-            self.limits = self.app.limits
+            self.limits = self.shaper_app.limits
         info = Table.grid(padding=(0, 2))
         info.add_row(
             Text(f"#{conn.id}", style="bold"), f"{conn.client} → {conn.server}",
@@ -126,7 +128,7 @@ class ConnectionScreen(Screen):
 
     async def action_edit(self) -> None:
         try:
-            self.limits = await self.app.source.connection_limits(self.conn_id)
+            self.limits = await self.shaper_app.source.connection_limits(self.conn_id)
         except SourceError as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -141,10 +143,10 @@ class ConnectionScreen(Screen):
 
     async def action_clear(self) -> None:
         try:
-            await self.app.source.clear_connection_limits(self.conn_id)
+            await self.shaper_app.source.clear_connection_limits(self.conn_id)
         except SourceError as exc:
             self.app.notify(str(exc), severity="error")
             return
-        self.limits = self.app.limits
+        self.limits = self.shaper_app.limits
         self.override_known = False
         self.app.notify(f"connection {self.conn_id} follows the engine's limits again")

@@ -10,13 +10,14 @@ from textual.widgets import Footer
 
 from shaper.model.limits import Limits
 from shaper.model.snapshots import ConnectionStats, EngineStats
+from tui.screens.app_view import ShaperAppAccess
 from tui.widgets.connections import ConnectionsTable
 from tui.widgets.events import EventLog
 from tui.widgets.header import HeaderBar
 from tui.widgets.pipe import DirectionPanel
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(ShaperAppAccess, Screen[None]):
     # The footer shows bindings in this order, so the ones a newcomer needs come first
     # (help, limits, profiles and stall are also app-wide; repeated here for the order).
     BINDINGS = [
@@ -52,7 +53,7 @@ class DashboardScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(ConnectionsTable).table.focus()
-        self.app.dashboard_ready()
+        self.shaper_app.dashboard_ready()
 
     def show_snapshot(self, snapshot: EngineStats, limits: Limits) -> None:
         header = self.query_one(HeaderBar)
@@ -99,4 +100,4 @@ class DashboardScreen(Screen):
         self.query_one(ConnectionsTable).cycle_sort()
 
     def on_connections_table_selected(self, message: ConnectionsTable.Selected) -> None:
-        self.app.open_connection(message.conn_id)
+        self.shaper_app.open_connection(message.conn_id)

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from shaper.model.limits import DIRECTIONS, LimitError, Limits
+from tui.screens.app_view import ShaperAppAccess
 from tui.source import SourceError
 
 FIELDS = [
@@ -38,7 +39,7 @@ def field_text(limits: Limits, direction: str, key: str) -> str:
     return str(value)
 
 
-class LimitsEditor(ModalScreen[Limits | None]):
+class LimitsEditor(ShaperAppAccess, ModalScreen[Limits | None]):
     BINDINGS = [
         Binding("escape", "dismiss(None)", "cancel", id="cancel"),
         Binding("ctrl+s,ctrl+enter", "apply", "apply", id="apply", show=False),
@@ -154,7 +155,7 @@ class LimitsEditor(ModalScreen[Limits | None]):
             self.show_error(str(exc), exc.field)
             return
         try:
-            reported = await self.app.send_limits(changes, self.conn_id)
+            reported = await self.shaper_app.send_limits(changes, self.conn_id)
         except SourceError as exc:
             self.show_error(str(exc), exc.field)
             return

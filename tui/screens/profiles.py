@@ -10,10 +10,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.screens.app_view import ShaperAppAccess
 from tui.source import SourceError
 
 
-class ProfilePicker(ModalScreen[str | None]):
+class ProfilePicker(ShaperAppAccess, ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "close", id="close_profiles")]
     DEFAULT_CSS = """
     ProfilePicker { align: center middle; }
@@ -55,13 +56,14 @@ class ProfilePicker(ModalScreen[str | None]):
     async def load(self) -> None:
         options = self.query_one(OptionList)
         try:
-            profiles = await self.app.source.profiles()
+            profiles = await self.shaper_app.source.profiles()
         except SourceError as exc:
             self.message(str(exc), error=True)
             return
         options.clear_options()
         self.names = []
-        current = self.app.snapshot.profile if self.app.snapshot else None
+        snapshot = self.shaper_app.snapshot
+        current = snapshot.profile if snapshot else None
         for info in profiles:
             name = str(info.get("name", "?"))
             prompt = Text()
@@ -92,7 +94,7 @@ class ProfilePicker(ModalScreen[str | None]):
         if name is None:
             return
         try:
-            await self.app.apply_profile(name)
+            await self.shaper_app.apply_profile(name)
         except SourceError as exc:
             self.message(str(exc), error=True)
             return
@@ -112,7 +114,7 @@ class ProfilePicker(ModalScreen[str | None]):
             self.message("type a name to save the current limits under", error=True)
             return
         try:
-            path = await self.app.source.save_profile(
+            path = await self.shaper_app.source.save_profile(
                 name, description="saved from the shaper display"
             )
         except SourceError as exc:

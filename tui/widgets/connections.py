@@ -102,7 +102,7 @@ class ConnectionsTable(Vertical):
             super().__init__()
             self.conn_id = conn_id
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.bits = False
         self.sort_key = "id"
@@ -114,13 +114,13 @@ class ConnectionsTable(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: address, route or state (esc clears)", compact=True)
-        table: DataTable = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
 
     @property
-    def table(self) -> DataTable:
+    def table(self) -> DataTable[str | Text]:
         return self.query_one(DataTable)
 
     def on_mount(self) -> None:
@@ -188,7 +188,10 @@ class ConnectionsTable(Vertical):
         last = min(count, first + max(1, table.size.height) + 1)
         rows = table.ordered_rows
         for index in range(first, last):
-            conn_id = int(rows[index].key.value)
+            row_key = rows[index].key.value
+            if row_key is None:  # never: every row is added with its connection id as key
+                continue
+            conn_id = int(row_key)
             conn = self._conns.get(conn_id)
             old = self._rows.get(conn_id)
             if conn is None or old is None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import RichLog
 
 from shaper.model.snapshots import Event
 from tui import format as fmt
+
+# What tells two events apart: (time, kind, message, connection).
+_EventKey = tuple[float, str, str, int | None]
 
 KIND_STYLES = {
     "connect": "green",
@@ -28,11 +32,11 @@ class EventLog(RichLog):
                scrollbar-size-vertical: 1; }
     """
 
-    def __init__(self, title: str = "events", **kwargs):
+    def __init__(self, title: str = "events", **kwargs: Any):
         super().__init__(max_lines=1000, wrap=False, markup=False, highlight=False, **kwargs)
         self.title = title
-        self._seen: set[tuple] = set()
-        self._seen_order: deque[tuple] = deque()
+        self._seen: set[_EventKey] = set()
+        self._seen_order: deque[_EventKey] = deque()
 
     def on_mount(self) -> None:
         self.border_title = self.title

@@ -37,7 +37,7 @@ class HeaderBar(Static):
     HeaderBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any):
         super().__init__("", **kwargs)
         self.routes: list[Any] = []
         self.source_text = ""

@@ -10,6 +10,7 @@ state (flowing, backpressured, blocked, stalled...).
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -46,7 +47,7 @@ class PipeDiagram(Widget):
     limits: reactive[DirectionLimits] = reactive(DirectionLimits)
     connections: reactive[int] = reactive(1)
 
-    def __init__(self, direction: str, **kwargs):
+    def __init__(self, direction: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.direction = direction
 
@@ -127,7 +128,7 @@ class DirectionPanel(Vertical):
     DirectionPanel.-idle { border: round $panel-lighten-2; }
     """
 
-    def __init__(self, direction: str, **kwargs):
+    def __init__(self, direction: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.direction = direction
         self.history: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
