@@ -75,9 +75,22 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_MAX_INT_DIGITS = 40  # far beyond any limit; Python refuses to convert past 4300 digits
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ApiError(
+            400, f"body: the number {text[:20]}... ({len(text)} digits) is too large; write "
+            "limits as strings such as '2Mbit'", field="body",
+        )
+    return int(text)
+
+
 async def json_body(request: web.Request) -> Any:
     """The body as JSON. Refused with a 400 naming the problem: an unknown charset, bytes
-    that are not text in it, invalid JSON, nesting too deep to read, non-finite numbers."""
+    that are not text in it, invalid JSON, nesting too deep to read, numbers too large or not
+    finite."""
     charset = request.charset or "utf-8"
     try:
         codecs.lookup(charset)
@@ -97,7 +110,9 @@ async def json_body(request: web.Request) -> Any:
     if not text.strip():
         raise ApiError(400, "body: empty request body: expected a JSON object", field="body")
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        return json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,
