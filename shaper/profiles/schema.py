@@ -58,7 +58,7 @@ def profile_from_dict(
     name = data.get("name", default_name)
     if name is None:
         raise fail("name", "missing 'name'", None, NAME_FORM)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise fail(
             "name", f"name: invalid profile name {name!r}: expected {NAME_FORM}", name, NAME_FORM
         )

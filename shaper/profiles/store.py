@@ -251,7 +251,7 @@ def save_profile(
     Refuses, unless `force`, to overwrite an existing file or to hide a profile of the same
     name found later in the search order (a preset, say). Returns the path written.
     """
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ProfileError(
             f"invalid profile name {name!r}: expected {NAME_FORM}",
             field="name",

@@ -8,6 +8,7 @@ from shaper.model.limits import Limits
 from shaper.profiles import (
     ProfileError,
     load_profile,
+    profile_from_dict,
     save_profile,
     user_profiles_dir,
 )
@@ -27,9 +28,12 @@ def test_save_writes_to_the_user_dir_and_refuses_to_overwrite():
     assert load_profile("mine").limits == Limits()
 
 
-@pytest.mark.parametrize("name", ["", "../escape", "a/b", "with space", "-dash"])
+@pytest.mark.parametrize("name", ["", "../escape", "a/b", "with space", "-dash", "mine\n"])
 def test_save_rejects_bad_names(name):
     with pytest.raises(ProfileError) as info:
         save_profile(name, Limits())
     assert "invalid profile name" in str(info.value)
     assert not user_profiles_dir().exists() or not any(user_profiles_dir().iterdir())
+    with pytest.raises(ProfileError) as info:
+        profile_from_dict({"name": name})
+    assert info.value.field == "name"
