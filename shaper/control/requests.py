@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from shaper.model.units import SWITCH_FORMS, UnitError, parse_switch
 MIN_STREAM_INTERVAL = 0.05
 MAX_STREAM_INTERVAL = 60.0
 MAX_BODY = 1024**2
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?")
 
 
 def query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -46,10 +48,9 @@ def interval(params: dict[str, str]) -> float:
     raw = params.get("interval")
     if raw is None:
         return 0.5
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
+    # A plain decimal number, as the schema's "number" says: float() alone would also take
+    # " 1", "1_0", "inf" or other scripts' digits.
+    value = float(raw) if _DECIMAL.fullmatch(raw) else math.nan
     if not MIN_STREAM_INTERVAL <= value <= MAX_STREAM_INTERVAL:
         raise ApiError(
             400,

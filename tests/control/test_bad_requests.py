@@ -146,3 +146,11 @@ async def test_405_names_the_allowed_methods_in_an_allow_header(env: EngineEnv):
             assert response.headers["Allow"] == allowed, (method, path)
             answer = strict_json(await response.text())
             assert f"allowed: {allowed}" in answer["error"]
+
+
+@pytest.mark.parametrize("interval", [" 1", "1_0", "%D9%A1", "infinity", "0x1", "1e1e1"])
+async def test_stream_interval_is_a_plain_number(env: EngineEnv, interval: str):
+    # float() alone took " 1", "1_0" or an Arabic-Indic one; the document says a number.
+    status, body = await env.request("GET", f"/v1/stream?interval={interval}")
+    assert status == 400 and body["field"] == "interval", body
+    assert "seconds from 0.05 to 60" in body["error"]
