@@ -247,10 +247,14 @@ async def post_profiles(request: web.Request) -> web.Response:
         raise ApiError(400, f"name: invalid value {name!r}: expected a profile name", field="name")
     if not isinstance(description, str):
         raise ApiError(400, "description: expected a string", field="description")
+    raw_force = body.get("force", False)
     try:
-        force = parse_switch(body.get("force", False))
+        force = parse_switch(raw_force)
     except UnitError:
-        raise ApiError(400, f"force: expected {SWITCH_FORMS}", field="force") from None
+        raise ApiError(
+            400, f"force: invalid value {raw_force!r}: expected {SWITCH_FORMS}", field="force",
+            value=raw_force, accepted=SWITCH_FORMS,
+        ) from None
     engine = _engine(request)
     try:
         path = save_profile(

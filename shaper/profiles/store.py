@@ -278,6 +278,15 @@ def save_profile(
                 value=name,
                 accepted="a name no other profile has, or --force",
             )
+        first = hidden_by(target_dir, name)
+        if first is not None:
+            raise ProfileError(
+                f"saving {name!r} in {target_dir} would be hidden: the name loads {first}, "
+                "searched first; choose another name, or use --force to save it anyway",
+                field="name",
+                value=name,
+                accepted="a name no other profile has, or --force",
+            )
     profile = Profile(
         name=name, limits=limits, description=description, source=source, scenario=scenario
     )
@@ -309,6 +318,25 @@ def shadowed_by(directory: Path, name: str) -> tuple[str, str] | None:
             if candidate.is_file():
                 where = "built-in presets" if origin == ORIGIN_PRESET else str(candidate)
                 return origin, where
+        except OSError:
+            continue
+    return None
+
+
+def hidden_by(directory: Path, name: str) -> str | None:
+    """The file that keeps the name `name` ahead of a file in `directory`: one in a directory
+    searched before it (./profiles, say, which in a checkout holds the presets)."""
+    searched = search_dirs()
+    keys = [_identity(d) for _, d in searched]
+    target = _identity(directory)
+    before = searched[: keys.index(target)] if target in keys else []
+    for origin, found in before:
+        candidate = found.joinpath(name + SUFFIX)
+        try:
+            if candidate.is_file():
+                return f"the built-in preset ({candidate})" if origin == ORIGIN_PRESET else (
+                    str(candidate)
+                )
         except OSError:
             continue
     return None

@@ -17,6 +17,7 @@ from shaper.control.openapi import openapi_document
 from shaper.control.security import ControlSecurityError, check_bind
 from shaper.control.server import build_app, start_control
 from shaper.model.limits import Limits
+from shaper.profiles import load_profile, user_profiles_dir
 
 
 @pytest.fixture
@@ -490,3 +491,26 @@ def test_parse_control_address():
     for bad in ("127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000"):
         with pytest.raises(ValueError, match="--control"):
             parse_control_address(bad)
+
+
+async def test_save_profile_over_a_preset_is_a_conflict(isolated):
+    async with engine_env(Limits.from_dict({"upstream": {"latency": "7ms"}})) as env:
+        status, body = await env.request("POST", "/v1/profiles", json={"name": "3g"})
+        assert status == 409, body
+        assert body["field"] == "name"
+        assert "would hide the preset profile of that name" in body["error"]
+        assert not (user_profiles_dir() / "3g.toml").exists()
+        status, body = await env.request(
+            "POST", "/v1/profiles", json={"name": "3g", "force": "yes"}
+        )
+        assert status == 400 and body["field"] == "force" and body["value"] == "yes"
+        assert not (user_profiles_dir() / "3g.toml").exists()
+        for force in (True, 1, "true"):
+            status, body = await env.request(
+                "POST", "/v1/profiles", json={"name": "3g", "force": force}
+            )
+            assert status == 201, body
+            assert body["path"] == str(user_profiles_dir() / "3g.toml")
+        status, body = await env.request("POST", "/v1/profiles", json={"name": "3g"})
+        assert status == 409 and "already exists" in body["error"]
+    assert load_profile("3g").limits.upstream.latency == 7_000
