@@ -514,3 +514,30 @@ async def test_save_profile_over_a_preset_is_a_conflict(isolated):
         status, body = await env.request("POST", "/v1/profiles", json={"name": "3g"})
         assert status == 409 and "already exists" in body["error"]
     assert load_profile("3g").limits.upstream.latency == 7_000
+
+
+async def test_a_profile_changed_by_hand_is_reported_modified(env: EngineEnv):
+    status, body = await env.request("POST", "/v1/profile", json={"name": "3g"})
+    assert status == 200 and body["profile"] == "3g" and body["modified"] == []
+    three_g = body["limits"]
+    status, _ = await env.request(
+        "PATCH", "/v1/limits", json={"downstream": {"rate": "5Mbit"}, "upstream": {"stall": 1}}
+    )
+    assert status == 200
+    for path in ("/v1/profile", "/v1/status"):
+        _, body = await env.request("GET", path)
+        assert body["profile"] == "3g"  # still the profile it started from ...
+        assert body["modified"] == ["upstream.stall", "downstream.rate"], path  # ... changed
+    _, stats = await env.request("GET", "/v1/stats")
+    assert stats["profile"] == "3g"
+    assert stats["profile_changes"] == ["upstream.stall", "downstream.rate"]
+    # Setting the profile's own values again: not modified any more.
+    status, _ = await env.request("PATCH", "/v1/limits", json={
+        "downstream": {"rate": three_g["downstream"]["rate"]}, "upstream": {"stall": False}})
+    _, body = await env.request("GET", "/v1/profile")
+    assert body["modified"] == []
+    await env.request("PATCH", "/v1/limits", json={"downstream": {"latency": "1ms"}})
+    _, body = await env.request("POST", "/v1/profile", json={"name": "3g"})
+    assert body["modified"] == []  # applying the profile again: its limits, unmodified
+    _, stats = await env.request("GET", "/v1/stats")
+    assert stats["profile_changes"] == []
