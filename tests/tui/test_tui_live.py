@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from helpers import EngineEnv, wait_until
+import asyncio
+import random
+
+from helpers import EngineEnv, engine_env, read_to_end, source, wait_until
+from textual.color import Color
 from textual.widgets import DataTable, Input, OptionList
 
+from shaper.model.limits import Limits
 from shaper.profiles import user_profiles_dir
 from tui.app import ShaperApp
 from tui.screens.limits import LimitsEditor
@@ -293,3 +298,23 @@ async def test_display_follows_an_engine_that_comes_back(env: EngineEnv):
             lambda: app.engine_state == "live" and app.snapshots_received > received,
             pilot=pilot, what="reconnected",
         )
+
+
+async def test_a_direction_draining_after_the_senders_fin_is_half_closed_in_cyan():
+    """The server sends its body and FIN through a slow link: the downstream panel says
+    HALF-CLOSED in its own colour while the queue drains (it said idle)."""
+    body = random.Random(4).randbytes(200 * 1024)
+    limits = Limits.from_dict({"downstream": {"rate": "1Mbit"}})
+    async with engine_env(limits, handler=source(body)) as env:
+        app = ShaperApp(ControlSource(env.url))
+        async with app.run_test(size=SIZE) as pilot:
+            await started(env, pilot)
+            reader, writer = await asyncio.open_connection(*env.proxy)
+            env.writers.append(writer)
+            received = asyncio.create_task(read_to_end(reader))
+            panel = app.screen.query_one("#downstream", DirectionPanel)
+            await wait_until(lambda: panel.has_class("-half-closed"), pilot=pilot,
+                             what="half-closed panel")
+            assert "HALF-CLOSED" in str(panel.border_title)
+            assert panel.styles.border_top[1] == Color.parse("cyan")
+            assert await asyncio.wait_for(received, 20) == body
