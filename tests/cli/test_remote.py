@@ -173,3 +173,33 @@ def test_a_web_server_that_is_not_shaper_exits_1_saying_so(capsys, tmp_path, kin
     assert "--control" in lines[1]
     assert len(lines) == 2, err  # no page dumped, no traceback
     assert "<" not in err and "Traceback" not in err
+
+
+# -- switches: one rule -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("written", "expected"), [("true", True), ("1", True),
+                                                   ("false", False), ("0", False)])
+async def test_stall_flags_take_true_false_1_0(env, capsys, written, expected):
+    env.engine.patch_limits({"downstream": {"stall": not expected}})
+    assert await run("limits", "--control", env.url, "--down-stall", written) == 0
+    assert env.engine.limits.downstream.stall is expected
+    assert await run("limits", "--control", env.url, "--stall", written) == 0
+    assert env.engine.limits.upstream.stall is expected
+    out = capsys.readouterr().out
+    # What is printed can be pasted back: true/false, not on/off.
+    row = [line for line in out.splitlines() if line.split()[:1] == ["stall"]][-1]
+    assert row.split()[1:] == [str(expected).lower(), "*", str(expected).lower(), "*"]
+
+
+@pytest.mark.parametrize("written", ["yes", "on", "True", "2", ""])
+@pytest.mark.parametrize("flag", ["--stall", "--up-stall", "--down-stall"])
+async def test_stall_flags_refuse_other_words(env, capsys, flag, written):
+    with pytest.raises(SystemExit) as info:
+        await run("limits", "--control", env.url, flag, written)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: invalid switch {written!r}: expected true or false (or 1 or 0)" in (
+        err
+    )
+    assert env.engine.limits.upstream.stall is False and env.engine.limits.downstream.stall is False

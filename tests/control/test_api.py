@@ -541,3 +541,29 @@ async def test_a_profile_changed_by_hand_is_reported_modified(env: EngineEnv):
     assert body["modified"] == []  # applying the profile again: its limits, unmodified
     _, stats = await env.request("GET", "/v1/stats")
     assert stats["profile_changes"] == []
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    (True, True), (1, True), ("1", True), ("true", True),
+    (False, False), (0, False), ("0", False), ("false", False),
+])
+async def test_stall_takes_a_switch(env: EngineEnv, written, expected):
+    env.engine.patch_limits({"upstream": {"stall": not expected}})
+    status, body = await env.request("PATCH", "/v1/limits", json={"upstream": {"stall": written}})
+    assert status == 200, body
+    assert body["upstream"]["stall"] is expected
+    assert env.engine.limits.upstream.stall is expected
+
+
+@pytest.mark.parametrize("written", ["yes", "on", "True", "TRUE", "", 2, -1, 0.5, None, [True]])
+async def test_stall_refuses_what_is_not_a_switch(env: EngineEnv, written):
+    # "yes", "on" and "True" were taken; 1 and 0 refused. One rule now, the document's.
+    status, body = await env.request("PATCH", "/v1/limits", json={"upstream": {"stall": written}})
+    assert status == 400, body
+    assert body["field"] == "upstream.stall" and body["value"] == written
+    assert body["accepted"] == "true or false (or 1 or 0)"
+    assert env.engine.limits == Limits()
+    document = openapi_document()
+    stall = document["components"]["schemas"]["DirectionLimitsPatch"]["properties"]["stall"]
+    assert "true or false (or 1 or 0)" in stall["description"]
+    assert "yes" not in json.dumps(stall["anyOf"])

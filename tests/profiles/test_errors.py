@@ -161,6 +161,21 @@ def test_scenario_repeat_refuses_what_no_switch_takes(written):
     assert "true or false (or 1 or 0)" in str(err) and err.accepted == "true or false (or 1 or 0)"
 
 
+@pytest.mark.parametrize(("written", "expected"), [("true", True), ("1", True), ("'0'", False)])
+def test_stall_in_a_file_is_a_switch(written, expected):
+    profile = parse_profile(f'name = "s"\n[upstream]\nstall = {written}\n', file="s.toml")
+    assert profile.limits.upstream.stall is expected
+
+
+@pytest.mark.parametrize("written", ["'yes'", "'on'", "'True'", "2"])
+def test_stall_in_a_file_refuses_other_words(written):
+    # A file with stall = "yes" was taken; the API, the flags and the schema refuse it.
+    with pytest.raises(ProfileError) as info:
+        parse_profile(f'name = "s"\n[upstream]\nstall = {written}\n', file="s.toml")
+    assert info.value.field == "upstream.stall" and info.value.line == 3
+    assert "true or false (or 1 or 0)" in str(info.value)
+
+
 def test_scenario_without_phases():
     text = 'name = "s"\n[scenario]\nrepeat = true\n'
     with pytest.raises(ProfileError) as info:

@@ -318,3 +318,32 @@ async def test_a_direction_draining_after_the_senders_fin_is_half_closed_in_cyan
             assert "HALF-CLOSED" in str(panel.border_title)
             assert panel.styles.border_top[1] == Color.parse("cyan")
             assert await asyncio.wait_for(received, 20) == body
+
+
+async def test_editor_stall_field_follows_the_switch_rule(env: EngineEnv):
+    """The stall field shows what it takes back (false/true, not off/on, which a switch
+    refuses) and refuses "on" inline with the accepted forms."""
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
+        field = app.screen.query_one("#upstream-stall", Input)
+        assert field.value == "false" and field.placeholder == "true or false"
+        await type_into(pilot, "#upstream-stall", "on")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LimitsEditor)
+        message = str(app.screen.query_one("#message").render())
+        assert "upstream.stall" in message and "true or false (or 1 or 0)" in message
+        assert env.engine.limits.upstream.stall is False
+        await type_into(pilot, "#upstream-stall", "1")
+        await pilot.press("enter")
+        await wait_until(lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot,
+                         what="editor closed")
+        assert env.engine.limits.upstream.stall is True
+        await wait_until(lambda: app.snapshot and app.snapshot.limits["upstream"]["stall"],
+                         pilot=pilot, what="stall reported")
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
+        assert app.screen.query_one("#upstream-stall", Input).value == "true"
