@@ -262,8 +262,10 @@ async def post_profiles(request: web.Request) -> web.Response:
             source="saved from the running engine",
         )
     except ProfileError as exc:
-        status = 409 if "--force" in str(exc) else 400
-        raise ApiError(status, str(exc), field=exc.field or "name") from None
+        # A conflict that force settles (an existing or hidden profile): 409, in API terms.
+        conflict = "--force" in str(exc)
+        message = str(exc).replace("--force", '"force": true')
+        raise ApiError(409 if conflict else 400, message, field=exc.field or "name") from None
     return json_response(
         {"name": name, "path": str(path), "directory": str(user_profiles_dir())}, status=201
     )

@@ -499,6 +499,7 @@ async def test_save_profile_over_a_preset_is_a_conflict(isolated):
         assert status == 409, body
         assert body["field"] == "name"
         assert "would hide the preset profile of that name" in body["error"]
+        assert 'use "force": true to hide it' in body["error"]  # in the API's own terms
         assert not (user_profiles_dir() / "3g.toml").exists()
         status, body = await env.request(
             "POST", "/v1/profiles", json={"name": "3g", "force": "yes"}
