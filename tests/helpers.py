@@ -251,9 +251,11 @@ class HttpHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def http_server() -> Iterator[tuple[str, int]]:
-    """Python's own threaded HTTP server on 127.0.0.1:0, a real server a user would run."""
-    server = ThreadingHTTPServer((HOST, 0), HttpHandler)
+def http_server(handler: Callable[..., BaseHTTPRequestHandler] = HttpHandler,
+                ) -> Iterator[tuple[str, int]]:
+    """Python's own threaded HTTP server on 127.0.0.1:0, a real server a user would run
+    (with `handler`, e.g. SimpleHTTPRequestHandler for a directory)."""
+    server = ThreadingHTTPServer((HOST, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

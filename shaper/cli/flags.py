@@ -25,7 +25,8 @@ LIMIT_FLAGS = (
     ("jitter_distribution", "jitter-distribution", "uniform or normal"),
     ("buffer", "buffer", "the bounded queue, e.g. 64KiB (default 256KiB)"),
     ("sockbuf", "sockbuf", "SO_RCVBUF/SO_SNDBUF of the proxy's sockets, e.g. 64KiB, or default"),
-    ("stall", "stall", "true/false: release nothing, so the queue fills and the sender blocks"),
+    ("stall", "stall", "true or false (or 1 or 0): release nothing, so the queue fills and the "
+     "sender blocks"),
     ("link", "link", "shared (one link for every connection, the default) or per-connection"),
     ("tcp", "tcp", "emulated (each sender runs TCP across the path, the default) or off"),
 )

@@ -125,7 +125,8 @@ def format_limits(
         cells = []
         for direction in DIRECTIONS:
             value = data[direction][key]
-            text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+            # As the flags take it back: `--up-stall true` (a switch refuses "on").
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
             if key in changed.get(direction, {}):
                 text += " *"
             cells.append(f"{text:<14}")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -33,6 +33,8 @@ from shaper.model.snapshots import (
     connection_from_dict,
     engine_from_dict,
 )
+
+T = TypeVar("T")
 
 # The endpoint's names are re-exported: they are the client's public names too.
 __all__ = [
@@ -117,14 +119,27 @@ class ControlClient:
                 0, f"the shaper control API at {self.url} did not answer within {self.timeout:g}s"
             ) from None
 
+    def _typed(self, path: str, build: Callable[[Any], T], data: Any) -> T:
+        """`build(data)`, or a ControlError saying the server is not a shaper engine when its
+        JSON is not the control API's (a web server that answers JSON to anything)."""
+        try:
+            return build(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ControlError(
+                0,
+                f"{self.url} is not a shaper engine: its JSON answer to {path} is not the "
+                f"control API's ({type(exc).__name__}: {exc})",
+            ) from None
+
     # -- engine ---------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        return await self._request("GET", "/v1/status")
+        return self._typed("/v1/status", _status, await self._request("GET", "/v1/status"))
 
     async def stats(self, connections: bool = False) -> EngineStats:
         params = {"connections": "1"} if connections else None
-        return engine_from_dict(await self._request("GET", "/v1/stats", params))
+        data = await self._request("GET", "/v1/stats", params)
+        return self._typed("/v1/stats", engine_from_dict, data)
 
     async def stream(
         self, interval: float = 0.5, connections: bool = False
@@ -148,7 +163,9 @@ class ControlClient:
                         if data:
                             payload = b"\n".join(data)
                             data = []
-                            yield engine_from_dict(json.loads(payload))
+                            yield self._typed(
+                                "/v1/stream", engine_from_dict, json.loads(payload)
+                            )
                         continue
                     if line.startswith(b"data:"):
                         data.append(line[5:].lstrip(b" "))
@@ -160,15 +177,17 @@ class ControlClient:
     # -- limits ---------------------------------------------------------------
 
     async def limits(self) -> Limits:
-        return Limits.from_dict(await self._request("GET", "/v1/limits"))
+        return self._typed("/v1/limits", Limits.from_dict, await self._request("GET", "/v1/limits"))
 
     async def patch_limits(self, changes: dict[str, Any]) -> Limits:
-        return Limits.from_dict(await self._request("PATCH", "/v1/limits", body=changes))
+        data = await self._request("PATCH", "/v1/limits", body=changes)
+        return self._typed("/v1/limits", Limits.from_dict, data)
 
     # -- connections ------------------------------------------------------------
 
     async def connections(self) -> list[ConnectionStats]:
-        return [connection_from_dict(c) for c in await self._request("GET", "/v1/connections")]
+        data = await self._request("GET", "/v1/connections")
+        return self._typed("/v1/connections", lambda d: [connection_from_dict(c) for c in d], data)
 
     async def close_connection(self, conn_id: int, mode: str = "close") -> None:
         await self._request("DELETE", f"/v1/connections/{int(conn_id)}", {"mode": mode})
@@ -216,6 +235,13 @@ class ControlClient:
 
     async def openapi(self) -> dict[str, Any]:
         return await self._request("GET", "/v1/openapi.json")
+
+
+def _status(data: Any) -> dict[str, Any]:
+    if not (isinstance(data, dict) and isinstance(data.get("version"), str)
+            and isinstance(data.get("routes"), list)):
+        raise ValueError("no version and routes")
+    return data
 
 
 def _not_an_engine(url: str, status: int, content_type: str) -> ControlError:

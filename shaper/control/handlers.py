@@ -247,10 +247,14 @@ async def post_profiles(request: web.Request) -> web.Response:
         raise ApiError(400, f"name: invalid value {name!r}: expected a profile name", field="name")
     if not isinstance(description, str):
         raise ApiError(400, "description: expected a string", field="description")
+    raw_force = body.get("force", False)
     try:
-        force = parse_switch(body.get("force", False))
+        force = parse_switch(raw_force)
     except UnitError:
-        raise ApiError(400, f"force: expected {SWITCH_FORMS}", field="force") from None
+        raise ApiError(
+            400, f"force: invalid value {raw_force!r}: expected {SWITCH_FORMS}", field="force",
+            value=raw_force, accepted=SWITCH_FORMS,
+        ) from None
     engine = _engine(request)
     try:
         path = save_profile(
@@ -258,8 +262,10 @@ async def post_profiles(request: web.Request) -> web.Response:
             source="saved from the running engine",
         )
     except ProfileError as exc:
-        status = 409 if "--force" in str(exc) else 400
-        raise ApiError(status, str(exc), field=exc.field or "name") from None
+        # A conflict that force settles (an existing or hidden profile): 409, in API terms.
+        conflict = "--force" in str(exc)
+        message = str(exc).replace("--force", '"force": true')
+        raise ApiError(409 if conflict else 400, message, field=exc.field or "name") from None
     return json_response(
         {"name": name, "path": str(path), "directory": str(user_profiles_dir())}, status=201
     )

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 description of the control API, served at /v1/openapi.json.
 
-Kept beside the handlers in shaper/control.py; a test compares its paths and
-methods with the application's routes.
+Kept beside the handlers (shaper/control/handlers.py). The tests compare its paths and
+methods with the application's routes and run schemathesis against a live engine: every
+response the server sends must match it (response objects list their keys exactly), and
+every request it calls invalid must be refused.
 """
 
 from __future__ import annotations
@@ -9,10 +11,27 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shaper.model.limits import JITTER_DISTRIBUTIONS, LIMIT_KEYS, LINK_MODES, TCP_MODES
+from shaper.engine.connection import CLOSED, CLOSING, CONNECTING, OPEN
+from shaper.model.limits import (
+    JITTER_DISTRIBUTIONS,
+    LIMIT_KEYS,
+    LINK_MODES,
+    SOCKBUF_FORMS,
+    TCP_MODES,
+)
 from shaper.model.snapshots import STATES
 from shaper.model.units import DURATION_FORMS, RATE_FORMS, SIZE_FORMS, SWITCH_FORMS
-from shaper.profiles.model import NAME_RE
+from shaper.profiles.model import (
+    NAME_FORM,
+    NAME_RE,
+    ORIGIN_DIR,
+    ORIGIN_FILE,
+    ORIGIN_INLINE,
+    ORIGIN_LOCAL,
+    ORIGIN_PRESET,
+    ORIGIN_USER,
+)
+from shaper.shaping.window import PHASES
 
 _REF = "#/components/schemas/"
 
@@ -33,7 +52,21 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": _json_content(_ref("Error"))}
 
 
+def _exact(
+    properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
+    """A response object: exactly these keys, all present but the `optional` ones."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+        **extra,
+    }
+
+
 _BAD = _error("A bad value, body or query parameter; `field` names it")
+_TOO_LARGE = _error("The body is larger than 1 MiB")
 _UNKNOWN_CONNECTION = _error("No open connection with that id")
 _CONN_ID = {
     "name": "id",
@@ -42,18 +75,28 @@ _CONN_ID = {
     "description": "Connection id (integers increasing from 1)",
     "schema": {"type": "integer", "minimum": 1},
 }
-# A switch: a JSON boolean, the numbers 1 or 0, or exactly the text true/false/1/0.
+# One rule for every switch (the README's Limits section says the same): true or false, also
+# written 1 or 0: a JSON boolean, the numbers 1 or 0, or exactly the text true/false/1/0.
+# "yes", "on" or "True" are refused.
+_SWITCH_RULE = (
+    f"A switch: {SWITCH_FORMS}. In JSON: true, false, 1, 0, or exactly the text "
+    '"true", "false", "1" or "0"; anything else ("yes", "on", "True") is refused.'
+)
 _SWITCH = {
-    "description": SWITCH_FORMS,
+    "description": _SWITCH_RULE,
     "anyOf": [{"type": "boolean"}, {"enum": [0, 1, "true", "false", "1", "0"]}],
 }
-_QUERY_SWITCH = {"type": "string", "enum": ["true", "false", "1", "0"]}
+_QUERY_SWITCH = {
+    "type": "string",
+    "enum": ["true", "false", "1", "0"],
+    "description": "A switch in a query: exactly true, false, 1 or 0",
+}
 
 _WITH_CONNECTIONS = {
     "name": "connections",
     "in": "query",
     "required": False,
-    "description": "1 to add every open connection's snapshot",
+    "description": "1 (or true) to add every open connection's snapshot",
     "schema": _QUERY_SWITCH,
 }
 _LIMITS_BODY = {
@@ -75,28 +118,33 @@ _DIRECTION_LIMITS: dict[str, Any] = {
         "buffer": {"type": "string", "description": SIZE_FORMS, "examples": ["256KiB"]},
         "sockbuf": {
             "type": "string",
-            "description": "'default' (the OS's, autotuned) or " + SIZE_FORMS,
+            "description": SOCKBUF_FORMS + " (not null)",
             "examples": ["default", "64KiB"],
         },
         "stall": {"type": "boolean", "description": "Release nothing: the queue fills"},
         "link": {"type": "string", "enum": list(LINK_MODES)},
         "tcp": {"type": "string", "enum": list(TCP_MODES)},
     },
+    "required": list(LIMIT_KEYS),
     "additionalProperties": False,
 }
 assert set(_DIRECTION_LIMITS["properties"]) == set(LIMIT_KEYS)
 
 _DIRECTION_PATCH = copy.deepcopy(_DIRECTION_LIMITS)
-_DIRECTION_PATCH["description"] = "Any subset of the limits of one direction"
+_DIRECTION_PATCH["description"] = (
+    "Any subset of the limits of one direction, in the unit strings of the command line. "
+    "A value of the right form can still be refused for its range (e.g. buffer above 1GiB): "
+    "the 400 answer says which values are accepted."
+)
+del _DIRECTION_PATCH["required"]
 for _schema in _DIRECTION_PATCH["properties"].values():
     if _schema.get("type") == "string" and "enum" not in _schema:
         _schema["type"] = ["string", "number"]
 _DIRECTION_PATCH["properties"]["stall"] = {**_SWITCH, "description": "Release nothing: the "
                                            "queue fills. " + SWITCH_FORMS}
 
-_DIRECTION_STATS = {
-    "type": "object",
-    "properties": {
+_DIRECTION_STATS = _exact(
+    {
         "direction": {"type": "string", "enum": ["upstream", "downstream"]},
         "state": {"type": "string", "enum": list(STATES)},
         "bytes_in": {"type": "integer", "description": "Bytes read from the source"},
@@ -111,47 +159,95 @@ _DIRECTION_STATS = {
         "sink_kernel_tx": _NULLABLE_INT,
         "source_rcvbuf": _NULLABLE_INT,
         "sink_sndbuf": _NULLABLE_INT,
-    },
-}
+        "link": {
+            "type": "string",
+            "enum": ["shared", "own"],
+            "description": "The engine's shared link, or a link of the connection's own",
+        },
+        "cwnd": {
+            **_NULLABLE_INT,
+            "description": "The emulated sender's congestion window, bytes (null: tcp = off)",
+        },
+        "in_flight": {
+            **_NULLABLE_INT,
+            "description": "Bytes on the path the emulated sender has not seen acknowledged",
+        },
+        "tcp_phase": {
+            "type": ["string", "null"],
+            "enum": [*PHASES, None],
+            "description": "The emulated sender's phase",
+        },
+        "srtt_us": {
+            "type": ["number", "null"],
+            "description": "The emulated sender's smoothed round-trip time, microseconds",
+        },
+    }
+)
 
-_KERNEL_STATS = {
-    "type": "object",
-    "properties": {
+_KERNEL_STATS = _exact(
+    {
         name: _NULLABLE_INT
         for name in ("rx_queue", "tx_queue", "rcvbuf", "sndbuf", "rtt_us", "cwnd")
-    },
-}
+    }
+)
 
-_CONNECTION_STATS = {
-    "type": "object",
-    "properties": {
+_CONNECTION_STATS = _exact(
+    {
         "id": {"type": "integer"},
         "route": {"type": "string", "examples": ["127.0.0.1:15432 -> 127.0.0.1:5432"]},
         "client": {"type": "string"},
         "server": {"type": "string"},
         "age": {"type": "number"},
-        "state": {"type": "string"},
+        "state": {"type": "string", "enum": [CONNECTING, OPEN, CLOSING, CLOSED]},
         "upstream": _ref("DirectionStats"),
         "downstream": _ref("DirectionStats"),
         "client_kernel": _ref("KernelStats"),
         "server_kernel": _ref("KernelStats"),
         "limits_override": {"type": "boolean"},
-    },
-}
+    }
+)
 
-_EVENT = {
-    "type": "object",
-    "properties": {
+_EVENT = _exact(
+    {
         "time": {"type": "number"},
         "kind": {"type": "string"},
         "message": {"type": "string"},
         "connection": _NULLABLE_INT,
-    },
+    }
+)
+
+_SCENARIO = {
+    "description": "The running scenario's position; null when none runs",
+    "oneOf": [
+        {"type": "null"},
+        _exact(
+            {
+                "phase": {"type": "string", "description": "The current phase's name"},
+                "index": {"type": "integer", "minimum": 0},
+                "phases": {"type": "integer", "minimum": 1},
+                "next_in": {
+                    "type": ["number", "null"],
+                    "description": "Seconds to the next phase; null once a scenario that does "
+                    "not repeat has run through",
+                },
+                "next": {"type": ["string", "null"], "description": "The next phase's name"},
+                "repeat": {"type": "boolean"},
+                "cycle": {"type": "integer", "minimum": 0},
+                "done": {"type": "boolean"},
+            }
+        ),
+    ],
 }
 
-_ENGINE_STATS = {
-    "type": "object",
-    "properties": {
+_MODIFIED = {
+    "type": "array",
+    "items": {"type": "string", "examples": ["downstream.rate"]},
+    "description": "Limits changed by hand since the profile set them (the profile is then "
+    "shown as modified, e.g. 3g*); empty when none was",
+}
+
+_ENGINE_STATS = _exact(
+    {
         "time": {"type": "number"},
         "uptime": {"type": "number"},
         "connections_open": {"type": "integer"},
@@ -166,71 +262,113 @@ _ENGINE_STATS = {
             "items": _ref("ConnectionStats"),
             "description": "Only with ?connections=1",
         },
-        "scenario": {"type": ["object", "null"]},
+        "scenario": _ref("Scenario"),
         "profile": {"type": ["string", "null"]},
         "limits": _ref("Limits"),
+        "profile_changes": _MODIFIED,
     },
-}
+    optional=("connections",),
+)
 
-_STATUS = {
-    "type": "object",
-    "properties": {
+_STATUS = _exact(
+    {
         "version": {"type": "string"},
         "pid": {"type": "integer"},
         "routes": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
+            "items": _exact(
+                {
                     "listen": {"type": "string"},
                     "upstream": {"type": "string"},
                     "description": {"type": "string"},
-                },
-            },
+                }
+            ),
         },
         "uptime": {"type": "number"},
         "started_at": {"type": "number"},
-        "limits": _ref("Limits"),
         "profile": {"type": ["string", "null"]},
-        "scenario": {"type": ["object", "null"]},
+        "modified": _MODIFIED,
+        "scenario": _ref("Scenario"),
+        "limits": _ref("Limits"),
         "connections_open": {"type": "integer"},
+    }
+)
+
+_PROFILE_STATE = _exact(
+    {
+        "profile": {"type": ["string", "null"]},
+        "modified": _MODIFIED,
+        "scenario": _ref("Scenario"),
+        "limits": _ref("Limits"),
+    }
+)
+
+_PROFILE_NAME = {"type": "string", "pattern": NAME_RE.pattern, "description": NAME_FORM}
+
+_PHASE = {
+    "type": "object",
+    "description": "One phase: its changes apply on top of the profile's base limits",
+    "properties": {
+        "name": {"type": "string"},
+        "duration": {
+            "type": ["string", "number"],
+            "description": "More than 0 and at most 7 days: " + DURATION_FORMS,
+            "examples": ["30s"],
+        },
+        "upstream": _ref("DirectionLimitsPatch"),
+        "downstream": _ref("DirectionLimitsPatch"),
     },
+    "required": ["duration"],
+    "additionalProperties": False,
 }
 
-_PROFILE_STATE = {
+_INLINE_PROFILE = {
     "type": "object",
+    "description": "A profile in the table form of a profile file (see the README's Profiles)",
     "properties": {
-        "profile": {"type": ["string", "null"]},
-        "modified": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Limits changed by hand since the profile set them (the profile "
-            "is then shown as modified, e.g. 3g*)",
+        "name": _PROFILE_NAME,
+        "description": {"type": "string"},
+        "source": {"type": "string", "description": "Where the numbers come from"},
+        "upstream": _ref("DirectionLimitsPatch"),
+        "downstream": _ref("DirectionLimitsPatch"),
+        "scenario": {
+            "type": "object",
+            "properties": {
+                "repeat": {**_SWITCH, "description": "Start again after the last phase. "
+                           + _SWITCH_RULE},
+                "phases": {"type": "array", "items": _PHASE, "minItems": 1},
+            },
+            "required": ["phases"],
+            "additionalProperties": False,
         },
-        "scenario": {"type": ["object", "null"]},
-        "limits": _ref("Limits"),
     },
+    "required": ["name"],
+    "additionalProperties": False,
+    "examples": [{"name": "mine", "downstream": {"rate": "4Mbit", "latency": "30ms"}}],
 }
 
 _SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
+    "Error": _exact(
+        {
             "error": {"type": "string", "description": "What is wrong and what is accepted"},
-            "field": {"type": ["string", "null"], "description": "e.g. downstream.rate"},
+            "field": {
+                "type": ["string", "null"],
+                "description": "The part of the request at fault, e.g. downstream.rate, body, "
+                "interval, Content-Type",
+            },
             "value": {"description": "The rejected value, when there is one"},
             "accepted": {"type": "string", "description": "The accepted forms"},
         },
-    },
+        optional=("value", "accepted"),
+    ),
+    "Switch": _SWITCH,
     "DirectionLimits": _DIRECTION_LIMITS,
-    "Limits": {
-        "type": "object",
-        "properties": {
+    "Limits": _exact(
+        {
             "upstream": _ref("DirectionLimits"),
             "downstream": _ref("DirectionLimits"),
-        },
-    },
+        }
+    ),
     "DirectionLimitsPatch": _DIRECTION_PATCH,
     "LimitsPatch": {
         "type": "object",
@@ -247,16 +385,25 @@ _SCHEMAS = {
     "ConnectionStats": _CONNECTION_STATS,
     "Event": _EVENT,
     "EngineStats": _ENGINE_STATS,
+    "Scenario": _SCENARIO,
     "Status": _STATUS,
     "ProfileState": _PROFILE_STATE,
-    "ProfileInfo": {
-        "type": "object",
-        "properties": {
+    "InlineProfile": _INLINE_PROFILE,
+    "ProfileInfo": _exact(
+        {
             "name": {"type": "string"},
             "description": {"type": "string"},
-            "origin": {"type": "string", "description": "shipped or user"},
+            "origin": {
+                "type": "string",
+                "enum": [ORIGIN_DIR, ORIGIN_LOCAL, ORIGIN_USER, ORIGIN_PRESET, ORIGIN_FILE,
+                         ORIGIN_INLINE],
+                "description": "Where the name resolves: profiles-dir, local (./profiles), "
+                "user (the user's directory) or preset (shipped)",
+            },
+            "error": {"type": "string", "description": "Only for a file that does not load"},
         },
-    },
+        optional=("error",),
+    ),
 }
 
 _PATHS: dict[str, dict[str, Any]] = {
@@ -276,8 +423,15 @@ _PATHS: dict[str, dict[str, Any]] = {
     "/v1/stream": {
         "get": {
             "summary": "Snapshots pushed as server-sent events (event: snapshot)",
-            "description": "Each event's data is one EngineStats object as JSON. Ticks follow "
-            "absolute deadlines; a slow reader skips ticks instead of receiving a burst.",
+            "description": "A stream of server-sent events that ends only when the engine "
+            "stops or the client goes away. Every event is the same three lines:\n\n"
+            "    event: snapshot\n    data: <one EngineStats object as JSON, on one line>\n"
+            "    <an empty line>\n\n"
+            "The first comes at once, the next ones every `interval` seconds on absolute "
+            "deadlines; a slow reader skips ticks instead of receiving a burst. The response "
+            "schema of text/event-stream is the raw text; the data of each event is described "
+            "by the media type's `x-event-data` (a reference to EngineStats), its event name by "
+            "`x-event-name`.",
             "parameters": [
                 {
                     "name": "interval",
@@ -290,8 +444,19 @@ _PATHS: dict[str, dict[str, Any]] = {
             ],
             "responses": {
                 "200": {
-                    "description": "An event stream",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "description": "An event stream: `event: snapshot` and `data:` one "
+                    "EngineStats JSON object, per event",
+                    "content": {
+                        "text/event-stream": {
+                            "schema": {
+                                "type": "string",
+                                "description": "Events separated by an empty line, each "
+                                "'event: snapshot' then 'data: ' and one EngineStats as JSON",
+                            },
+                            "x-event-name": "snapshot",
+                            "x-event-data": _ref("EngineStats"),
+                        }
+                    },
                 },
                 "400": _BAD,
             },
@@ -305,7 +470,11 @@ _PATHS: dict[str, dict[str, Any]] = {
         "patch": {
             "summary": "Change some limits of either or both directions, live",
             "requestBody": _LIMITS_BODY,
-            "responses": {"200": _ok("The new full limits", _ref("Limits")), "400": _BAD},
+            "responses": {
+                "200": _ok("The new full limits", _ref("Limits")),
+                "400": _BAD,
+                "413": _TOO_LARGE,
+            },
         },
     },
     "/v1/connections": {
@@ -331,14 +500,13 @@ _PATHS: dict[str, dict[str, Any]] = {
             "responses": {
                 "200": _ok(
                     "Closed",
-                    {
-                        "type": "object",
-                        "properties": {
+                    _exact(
+                        {
                             "id": {"type": "integer"},
-                            "mode": {"type": "string"},
+                            "mode": {"type": "string", "enum": ["close", "reset"]},
                             "closed": {"type": "boolean"},
-                        },
-                    },
+                        }
+                    ),
                 ),
                 "400": _BAD,
                 "404": _UNKNOWN_CONNECTION,
@@ -364,6 +532,7 @@ _PATHS: dict[str, dict[str, Any]] = {
                 "200": _ok("The connection's new full limits", _ref("Limits")),
                 "400": _BAD,
                 "404": _UNKNOWN_CONNECTION,
+                "413": _TOO_LARGE,
             },
         },
         "delete": {
@@ -390,9 +559,13 @@ _PATHS: dict[str, dict[str, Any]] = {
                         "type": "object",
                         "required": ["name"],
                         "properties": {
-                            "name": {"type": "string", "pattern": NAME_RE.pattern},
+                            "name": _PROFILE_NAME,
                             "description": {"type": "string"},
-                            "force": _SWITCH,
+                            "force": {
+                                **_SWITCH,
+                                "description": "Overwrite a saved profile of that name, or "
+                                "hide a preset or another profile of that name. " + _SWITCH_RULE,
+                            },
                         },
                         "additionalProperties": False,
                         "examples": [{"name": "office-wifi", "description": "desk 4"}],
@@ -402,17 +575,17 @@ _PATHS: dict[str, dict[str, Any]] = {
             "responses": {
                 "201": _ok(
                     "Saved",
-                    {
-                        "type": "object",
-                        "properties": {
+                    _exact(
+                        {
                             "name": {"type": "string"},
                             "path": {"type": "string"},
                             "directory": {"type": "string"},
-                        },
-                    },
+                        }
+                    ),
                 ),
                 "400": _BAD,
                 "409": _error("A profile of that name exists, or would be hidden: use force"),
+                "413": _TOO_LARGE,
             },
         },
     },
@@ -423,15 +596,22 @@ _PATHS: dict[str, dict[str, Any]] = {
         },
         "post": {
             "summary": "Apply a listed profile by name, or an inline profile",
+            "description": "The body has exactly one of `name` (a profile GET /v1/profiles "
+            "lists) or `profile` (an inline one); an empty object, or both, is refused.",
             "requestBody": {
                 "required": True,
                 "content": _json_content(
                     {
                         "type": "object",
                         "properties": {
-                            "name": {"type": "string"},
-                            "profile": {"type": "object"},
+                            "name": {
+                                "type": "string",
+                                "minLength": 1,
+                                "description": "A name GET /v1/profiles lists (never a path)",
+                            },
+                            "profile": _ref("InlineProfile"),
                         },
+                        "oneOf": [{"required": ["name"]}, {"required": ["profile"]}],
                         "additionalProperties": False,
                         "examples": [{"name": "3g"}],
                     }
@@ -441,6 +621,7 @@ _PATHS: dict[str, dict[str, Any]] = {
                 "200": _ok("Profile state", _ref("ProfileState")),
                 "400": _BAD,
                 "404": _error("No listed profile has that name"),
+                "413": _TOO_LARGE,
             },
         },
     },
@@ -483,7 +664,8 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
             "version": version,
             "description": "Drive a running shaper engine: limits, connections, profiles, "
             "snapshots. Loopback only unless the engine has a token; then send "
-            '\'Authorization: Bearer TOKEN\'. Errors are {"error", "field"} JSON.',
+            '\'Authorization: Bearer TOKEN\'. Errors are {"error", "field"} JSON (with the '
+            '"value" and the "accepted" forms for a bad value). ' + _SWITCH_RULE,
         },
         "components": {
             "schemas": copy.deepcopy(_SCHEMAS),

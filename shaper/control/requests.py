@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from shaper.model.units import SWITCH_FORMS, UnitError, parse_switch
 MIN_STREAM_INTERVAL = 0.05
 MAX_STREAM_INTERVAL = 60.0
 MAX_BODY = 1024**2
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?")
 
 
 def query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -46,10 +48,9 @@ def interval(params: dict[str, str]) -> float:
     raw = params.get("interval")
     if raw is None:
         return 0.5
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
+    # A plain decimal number, as the schema's "number" says: float() alone would also take
+    # " 1", "1_0", "inf" or other scripts' digits.
+    value = float(raw) if _DECIMAL.fullmatch(raw) else math.nan
     if not MIN_STREAM_INTERVAL <= value <= MAX_STREAM_INTERVAL:
         raise ApiError(
             400,
@@ -75,9 +76,22 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_MAX_INT_DIGITS = 40  # far beyond any limit; Python refuses to convert past 4300 digits
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ApiError(
+            400, f"body: the number {text[:20]}... ({len(text)} digits) is too large; write "
+            "limits as strings such as '2Mbit'", field="body",
+        )
+    return int(text)
+
+
 async def json_body(request: web.Request) -> Any:
     """The body as JSON. Refused with a 400 naming the problem: an unknown charset, bytes
-    that are not text in it, invalid JSON, nesting too deep to read, non-finite numbers."""
+    that are not text in it, invalid JSON, nesting too deep to read, numbers too large or not
+    finite."""
     charset = request.charset or "utf-8"
     try:
         codecs.lookup(charset)
@@ -97,7 +111,9 @@ async def json_body(request: web.Request) -> Any:
     if not text.strip():
         raise ApiError(400, "body: empty request body: expected a JSON object", field="body")
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        return json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,

@@ -110,10 +110,24 @@ class DirectionLimits:
             )
 
 
+SOCKBUF_FORMS = "'default' (the OS's buffers) or " + units.SIZE_FORMS
+
+
 def _parse_sockbuf(raw: Any) -> int | None:
-    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("default", "os", "")):
+    """'default' (or 0) leaves the OS's buffers; a size sets them. There is no null: JSON's
+    would be a second spelling of 'default' that TOML and the command line cannot write."""
+    if isinstance(raw, str) and raw.strip().lower() in ("default", "os", ""):
         return None
-    size = units.parse_size(raw)
+    if raw is None:
+        raise units.UnitError(
+            "sockbuf", raw, SOCKBUF_FORMS, hint="null is not a sockbuf: write 'default' for the "
+            f"OS's buffers or a size such as 64KiB. Expected {SOCKBUF_FORMS}",
+        )
+    try:
+        size = units.parse_size(raw)
+    except units.UnitError as exc:
+        hint = exc.hint.replace(units.SIZE_FORMS, SOCKBUF_FORMS)
+        raise units.UnitError("sockbuf", raw, SOCKBUF_FORMS, hint=hint) from None
     return size or None
 
 

@@ -13,6 +13,7 @@ from shaper.model.limits import Limits
 from shaper.shaping.scenario import Scenario
 
 SUFFIX = ".toml"
+# Use fullmatch: `$` alone would let a trailing newline through ("3g\n").
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 NAME_FORM = "letters, digits, '.', '_', '+' and '-', starting with a letter or digit (e.g. 3g-slow)"
 

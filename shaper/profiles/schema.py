@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shaper.model.limits import DIRECTIONS, LIMIT_KEYS, LimitError, Limits
+from shaper.model.units import SWITCH_FORMS, UnitError, parse_switch
 from shaper.profiles.lines import key_lines, line_of
 from shaper.profiles.model import (
     NAME_FORM,
@@ -60,7 +61,7 @@ def profile_from_dict(
     name = data.get("name", default_name)
     if name is None:
         raise fail("name", "missing 'name'", None, NAME_FORM)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise fail(
             "name", f"name: invalid profile name {name!r}: expected {NAME_FORM}", name, NAME_FORM
         )
@@ -119,14 +120,13 @@ def _scenario(table: Any, limits: Limits, fail: _Fail) -> Scenario:
                 table[key],
                 ", ".join(SCENARIO_KEYS),
             )
-    repeat = table.get("repeat", False)
-    if not isinstance(repeat, bool):
+    raw_repeat = table.get("repeat", False)
+    try:
+        repeat = parse_switch(raw_repeat, "switch")
+    except UnitError as exc:
         raise fail(
-            "scenario.repeat",
-            f"scenario.repeat: expected true or false, got {repeat!r}",
-            repeat,
-            "true or false",
-        )
+            "scenario.repeat", f"scenario.repeat: {exc}", raw_repeat, SWITCH_FORMS
+        ) from None
     phases = table.get("phases")
     if not isinstance(phases, list) or not phases:
         raise fail(

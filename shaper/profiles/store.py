@@ -251,7 +251,7 @@ def save_profile(
     Refuses, unless `force`, to overwrite an existing file or to hide a profile of the same
     name found later in the search order (a preset, say). Returns the path written.
     """
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ProfileError(
             f"invalid profile name {name!r}: expected {NAME_FORM}",
             field="name",
@@ -274,6 +274,15 @@ def save_profile(
                 f"saving {name!r} in {target_dir} would hide the {hidden[0]} profile of that "
                 f"name ({hidden[1]}) wherever profiles are looked up by name; choose another "
                 "name, or use --force to hide it",
+                field="name",
+                value=name,
+                accepted="a name no other profile has, or --force",
+            )
+        first = hidden_by(target_dir, name)
+        if first is not None:
+            raise ProfileError(
+                f"saving {name!r} in {target_dir} would be hidden: the name loads {first}, "
+                "searched first; choose another name, or use --force to save it anyway",
                 field="name",
                 value=name,
                 accepted="a name no other profile has, or --force",
@@ -309,6 +318,25 @@ def shadowed_by(directory: Path, name: str) -> tuple[str, str] | None:
             if candidate.is_file():
                 where = "built-in presets" if origin == ORIGIN_PRESET else str(candidate)
                 return origin, where
+        except OSError:
+            continue
+    return None
+
+
+def hidden_by(directory: Path, name: str) -> str | None:
+    """The file that keeps the name `name` ahead of a file in `directory`: one in a directory
+    searched before it (./profiles, say, which in a checkout holds the presets)."""
+    searched = search_dirs()
+    keys = [_identity(d) for _, d in searched]
+    target = _identity(directory)
+    before = searched[: keys.index(target)] if target in keys else []
+    for origin, found in before:
+        candidate = found.joinpath(name + SUFFIX)
+        try:
+            if candidate.is_file():
+                return f"the built-in preset ({candidate})" if origin == ORIGIN_PRESET else (
+                    str(candidate)
+                )
         except OSError:
             continue
     return None

@@ -6,13 +6,15 @@ import socket
 import subprocess
 import sys
 
+from helpers import http_server
+
 from shaper.cli.display import serve_argv
 from shaper.cli.main import build_parser
 
 
-def run_shaper(*args: str) -> subprocess.CompletedProcess:
+def run_shaper(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "shaper", *args], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "shaper", *args], capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
 
@@ -57,3 +59,28 @@ def test_run_needs_a_route():
     result = run_shaper("run")
     assert result.returncode == 2
     assert "nothing to proxy" in result.stderr
+
+
+def test_attach_where_no_engine_ever_was_fails_like_limits():
+    # It opened a dashboard of made-up limits marked disconnected. Bounded: the display
+    # must not start at all (it would run until the timeout).
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = refusing.getsockname()[1]
+        attach = run_shaper("attach", f"127.0.0.1:{port}", timeout=30)
+        limits = run_shaper("limits", "--control", f"127.0.0.1:{port}", timeout=30)
+    assert attach.returncode == 1 == limits.returncode, attach
+    assert attach.stdout == ""  # no screen was drawn
+    first = attach.stderr.splitlines()[0]
+    assert first.startswith(f"shaper attach: error: cannot reach the shaper control API at "
+                            f"http://127.0.0.1:{port}")
+    assert attach.stderr.replace("attach", "limits") == limits.stderr
+    assert "Traceback" not in attach.stderr
+
+
+def test_attach_to_a_web_server_that_is_not_shaper_exits_1(tmp_path):
+    with http_server() as (host, port):  # answers every path with 200 and some bytes
+        result = run_shaper("attach", f"{host}:{port}", timeout=30)
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    assert "is not a shaper engine" in result.stderr and "Traceback" not in result.stderr

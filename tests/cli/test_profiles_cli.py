@@ -6,9 +6,11 @@ import asyncio
 import json
 
 import pytest
+from helpers import engine_env
 from profile_samples import GOOD, PRESET_FILES, write
 
 from shaper.cli.main import main
+from shaper.model.limits import Limits
 from shaper.profiles import (
     load_profile,
     parse_profile,
@@ -105,6 +107,22 @@ async def test_cli_save_reads_a_running_engine(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert f"saved profile captured to {user_profiles_dir() / 'captured.toml'}" in out
     assert "already exists; use --force" in err and "Traceback" not in err
+
+
+async def test_cli_save_refuses_to_hide_a_preset(capsys):
+    async with engine_env(Limits.from_dict({"downstream": {"rate": "700kbit"}})) as env:
+        argv = ["profiles", "save", "3g", "--control", env.url]
+        assert await asyncio.to_thread(main, argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and "Traceback" not in err
+        assert err.startswith("shaper: error: saving '3g' in ")
+        assert "would hide the preset profile of that name (built-in presets)" in err
+        assert "--force" in err
+        assert not (user_profiles_dir() / "3g.toml").exists()
+        assert load_profile("3g").origin == "preset"
+        assert await asyncio.to_thread(main, [*argv, "--force"]) == 0
+    assert load_profile("3g").origin == "user"
+    assert load_profile("3g").limits.downstream.rate == 700_000
 
 
 def test_cli_save_without_an_engine(capsys):

@@ -314,3 +314,33 @@ async def test_stats_jsonl_to_a_file(tmp_path):
         assert await asyncio.wait_for(process.wait(), 15) == 0
     totals = [json.loads(line) for line in path.read_text().splitlines()]
     assert totals[-1]["connections_total"] == 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("target", ["/nonexistent/dir/x.jsonl", "DIRECTORY"])
+async def test_stats_jsonl_that_cannot_be_written_exits_2_with_the_reason(target, tmp_path):
+    # It kept running, writing nothing and saying nothing.
+    path = str(tmp_path) if target == "DIRECTORY" else target
+    code, out, err = await run_to_exit(
+        "--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", "--stats-jsonl", path
+    )
+    assert code == 2, (code, out, err)
+    assert "listening on" not in out
+    assert "Traceback" not in err, err
+    first = err.splitlines()[0]
+    assert first.startswith("shaper serve: error: argument --stats-jsonl: cannot write"), err
+    assert repr(path) in first
+    reason = "No such file or directory" if target != "DIRECTORY" else "Is a directory"
+    assert reason in first and "existing directory, or - for stdout" in first
+
+
+@pytest.mark.timeout(60)
+async def test_profile_that_is_a_directory_says_so(tmp_path):
+    code, out, err = await run_to_exit(
+        "--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", "--profile", str(tmp_path)
+    )
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err, err
+    assert f"argument --profile: {tmp_path} is a directory, not a profile file" in err
+    assert "--profiles-dir" in err  # what to give instead
+    assert "not found" not in err

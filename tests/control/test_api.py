@@ -17,6 +17,7 @@ from shaper.control.openapi import openapi_document
 from shaper.control.security import ControlSecurityError, check_bind
 from shaper.control.server import build_app, start_control
 from shaper.model.limits import Limits
+from shaper.profiles import load_profile, user_profiles_dir
 
 
 @pytest.fixture
@@ -490,3 +491,80 @@ def test_parse_control_address():
     for bad in ("127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000"):
         with pytest.raises(ValueError, match="--control"):
             parse_control_address(bad)
+
+
+async def test_save_profile_over_a_preset_is_a_conflict(isolated):
+    async with engine_env(Limits.from_dict({"upstream": {"latency": "7ms"}})) as env:
+        status, body = await env.request("POST", "/v1/profiles", json={"name": "3g"})
+        assert status == 409, body
+        assert body["field"] == "name"
+        assert "would hide the preset profile of that name" in body["error"]
+        assert 'use "force": true to hide it' in body["error"]  # in the API's own terms
+        assert not (user_profiles_dir() / "3g.toml").exists()
+        status, body = await env.request(
+            "POST", "/v1/profiles", json={"name": "3g", "force": "yes"}
+        )
+        assert status == 400 and body["field"] == "force" and body["value"] == "yes"
+        assert not (user_profiles_dir() / "3g.toml").exists()
+        for force in (True, 1, "true"):
+            status, body = await env.request(
+                "POST", "/v1/profiles", json={"name": "3g", "force": force}
+            )
+            assert status == 201, body
+            assert body["path"] == str(user_profiles_dir() / "3g.toml")
+        status, body = await env.request("POST", "/v1/profiles", json={"name": "3g"})
+        assert status == 409 and "already exists" in body["error"]
+    assert load_profile("3g").limits.upstream.latency == 7_000
+
+
+async def test_a_profile_changed_by_hand_is_reported_modified(env: EngineEnv):
+    status, body = await env.request("POST", "/v1/profile", json={"name": "3g"})
+    assert status == 200 and body["profile"] == "3g" and body["modified"] == []
+    three_g = body["limits"]
+    status, _ = await env.request(
+        "PATCH", "/v1/limits", json={"downstream": {"rate": "5Mbit"}, "upstream": {"stall": 1}}
+    )
+    assert status == 200
+    for path in ("/v1/profile", "/v1/status"):
+        _, body = await env.request("GET", path)
+        assert body["profile"] == "3g"  # still the profile it started from ...
+        assert body["modified"] == ["upstream.stall", "downstream.rate"], path  # ... changed
+    _, stats = await env.request("GET", "/v1/stats")
+    assert stats["profile"] == "3g"
+    assert stats["profile_changes"] == ["upstream.stall", "downstream.rate"]
+    # Setting the profile's own values again: not modified any more.
+    status, _ = await env.request("PATCH", "/v1/limits", json={
+        "downstream": {"rate": three_g["downstream"]["rate"]}, "upstream": {"stall": False}})
+    _, body = await env.request("GET", "/v1/profile")
+    assert body["modified"] == []
+    await env.request("PATCH", "/v1/limits", json={"downstream": {"latency": "1ms"}})
+    _, body = await env.request("POST", "/v1/profile", json={"name": "3g"})
+    assert body["modified"] == []  # applying the profile again: its limits, unmodified
+    _, stats = await env.request("GET", "/v1/stats")
+    assert stats["profile_changes"] == []
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    (True, True), (1, True), ("1", True), ("true", True),
+    (False, False), (0, False), ("0", False), ("false", False),
+])
+async def test_stall_takes_a_switch(env: EngineEnv, written, expected):
+    env.engine.patch_limits({"upstream": {"stall": not expected}})
+    status, body = await env.request("PATCH", "/v1/limits", json={"upstream": {"stall": written}})
+    assert status == 200, body
+    assert body["upstream"]["stall"] is expected
+    assert env.engine.limits.upstream.stall is expected
+
+
+@pytest.mark.parametrize("written", ["yes", "on", "True", "TRUE", "", 2, -1, 0.5, None, [True]])
+async def test_stall_refuses_what_is_not_a_switch(env: EngineEnv, written):
+    # "yes", "on" and "True" were taken; 1 and 0 refused. One rule now, the document's.
+    status, body = await env.request("PATCH", "/v1/limits", json={"upstream": {"stall": written}})
+    assert status == 400, body
+    assert body["field"] == "upstream.stall" and body["value"] == written
+    assert body["accepted"] == "true or false (or 1 or 0)"
+    assert env.engine.limits == Limits()
+    document = openapi_document()
+    stall = document["components"]["schemas"]["DirectionLimitsPatch"]["properties"]["stall"]
+    assert "true or false (or 1 or 0)" in stall["description"]
+    assert "yes" not in json.dumps(stall["anyOf"])

@@ -12,11 +12,14 @@ from helpers import (
     HOST,
     Server,
     digest,
+    engine_env,
     read_to_end,
     running,
+    source,
     wait_until,
 )
 
+from shaper.cli.main import main
 from shaper.engine.engine import Engine
 from shaper.model.limits import Limits
 from shaper.model.routes import Route
@@ -98,3 +101,34 @@ async def test_server_half_close_client_still_sends(limits):
         await wait_until(lambda: not engine.connections, 5, "the connection to close")
         assert engine.totals["resets"] == 0
         assert server.errors == []
+
+
+@pytest.mark.timeout(60)
+async def test_a_direction_draining_after_eof_is_half_closed_in_the_totals(capsys):
+    """The server sends a body and its FIN through a slow link: while the queue drains, the
+    engine-wide downstream state (what `shaper stats`, the API and the display show) says
+    half-closed. It said idle: the totals ignored half-closed."""
+    body = random.Random(3).randbytes(200 * 1024)  # all of it fits in the queue at once
+    limits = Limits.from_dict({"downstream": {"rate": "1Mbit"}})  # about 1.6 s to drain
+    async with engine_env(limits, handler=source(body)) as env:
+        reader, writer = await asyncio.open_connection(*env.proxy)
+        env.writers.append(writer)
+        received = asyncio.create_task(read_to_end(reader))
+
+        def draining_after_eof():
+            snapshot = env.engine.snapshot()
+            return snapshot.downstream.queue > 0 and env.engine.snapshot(True).connections[
+                0].downstream.state == "half-closed" and snapshot
+
+        snapshot = await wait_until(draining_after_eof, what="the server's EOF, queue not empty")
+        assert snapshot.downstream.state == "half-closed"
+        assert snapshot.upstream.state == "idle"
+        status, stats = await env.request("GET", "/v1/stats")
+        assert status == 200 and stats["downstream"]["state"] == "half-closed"
+        assert stats["downstream"]["queue"] > 0
+        code = await asyncio.to_thread(main, ["stats", "--control", env.url])
+        assert code == 0
+        [row] = [line for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("downstream")]
+        assert row.split()[1] == "half-closed"
+        assert await asyncio.wait_for(received, 20) == body

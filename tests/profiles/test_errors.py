@@ -140,6 +140,42 @@ def test_scenario_errors(replace, field, line, needles):
         assert needle in str(err)
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [("true", True), ("false", False), ("1", True), ("0", False), ("'true'", True),
+     ("'0'", False)],
+)
+def test_scenario_repeat_is_a_switch_like_every_other(written, expected):
+    # One rule for every switch (stall, ?connections=, force, --stall): true or false, also
+    # written 1 or 0. repeat demanded a TOML boolean.
+    profile = parse_profile(SCENARIO.replace("repeat = true", f"repeat = {written}"), file="s")
+    assert profile.scenario.repeat is expected
+
+
+@pytest.mark.parametrize("written", ["'yes'", "'on'", "'True'", "2", "0.5", "[true]"])
+def test_scenario_repeat_refuses_what_no_switch_takes(written):
+    with pytest.raises(ProfileError) as info:
+        parse_profile(SCENARIO.replace("repeat = true", f"repeat = {written}"), file="s.toml")
+    err = info.value
+    assert err.field == "scenario.repeat" and err.line == 6
+    assert "true or false (or 1 or 0)" in str(err) and err.accepted == "true or false (or 1 or 0)"
+
+
+@pytest.mark.parametrize(("written", "expected"), [("true", True), ("1", True), ("'0'", False)])
+def test_stall_in_a_file_is_a_switch(written, expected):
+    profile = parse_profile(f'name = "s"\n[upstream]\nstall = {written}\n', file="s.toml")
+    assert profile.limits.upstream.stall is expected
+
+
+@pytest.mark.parametrize("written", ["'yes'", "'on'", "'True'", "2"])
+def test_stall_in_a_file_refuses_other_words(written):
+    # A file with stall = "yes" was taken; the API, the flags and the schema refuse it.
+    with pytest.raises(ProfileError) as info:
+        parse_profile(f'name = "s"\n[upstream]\nstall = {written}\n', file="s.toml")
+    assert info.value.field == "upstream.stall" and info.value.line == 3
+    assert "true or false (or 1 or 0)" in str(info.value)
+
+
 def test_scenario_without_phases():
     text = 'name = "s"\n[scenario]\nrepeat = true\n'
     with pytest.raises(ProfileError) as info:

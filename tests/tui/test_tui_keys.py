@@ -66,6 +66,21 @@ async def test_help_opens_with_f1_and_question_mark_and_esc_closes():
                              what="help closed")
 
 
+def test_help_explains_every_direction_state():
+    from rich.console import Console
+
+    from shaper.model.snapshots import STATES
+    from tui.screens.help import STATES as HELP_STATES
+    from tui.screens.help import help_table
+
+    explained = {name for name, _, _ in HELP_STATES}
+    assert set(STATES) - {"closed"} <= explained  # half-closed too
+    console = Console(width=90, record=True)
+    console.print(help_table())
+    text = console.export_text()
+    assert "half-closed" in text and "FIN" in text
+
+
 @pytest.mark.parametrize("key", ["q", "ctrl+q"])
 async def test_quit_keys(key):
     app = ShaperApp(sample_source())

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from helpers import EngineEnv, wait_until
+import asyncio
+import random
+
+from helpers import EngineEnv, engine_env, read_to_end, source, wait_until
+from textual.color import Color
 from textual.widgets import DataTable, Input, OptionList
 
+from shaper.model.limits import Limits
 from shaper.profiles import user_profiles_dir
 from tui.app import ShaperApp
 from tui.screens.limits import LimitsEditor
@@ -296,3 +301,52 @@ async def test_display_follows_an_engine_that_comes_back(env: EngineEnv):
             lambda: app.engine_state == "live" and app.snapshots_received > received,
             pilot=pilot, what="reconnected",
         )
+
+
+async def test_a_direction_draining_after_the_senders_fin_is_half_closed_in_cyan():
+    """The server sends its body and FIN through a slow link: the downstream panel says
+    HALF-CLOSED in its own colour while the queue drains (it said idle)."""
+    body = random.Random(4).randbytes(200 * 1024)
+    limits = Limits.from_dict({"downstream": {"rate": "1Mbit"}})
+    async with engine_env(limits, handler=source(body)) as env:
+        app = ShaperApp(ControlSource(env.url))
+        async with app.run_test(size=SIZE) as pilot:
+            await started(env, pilot)
+            reader, writer = await asyncio.open_connection(*env.proxy)
+            env.writers.append(writer)
+            received = asyncio.create_task(read_to_end(reader))
+            panel = app.screen.query_one("#downstream", DirectionPanel)
+            await wait_until(lambda: panel.has_class("-half-closed"), pilot=pilot,
+                             what="half-closed panel")
+            assert "HALF-CLOSED" in str(panel.border_title)
+            assert panel.styles.border_top[1] == Color.parse("cyan")
+            assert await asyncio.wait_for(received, 20) == body
+
+
+async def test_editor_stall_field_follows_the_switch_rule(env: EngineEnv):
+    """The stall field shows what it takes back (false/true, not off/on, which a switch
+    refuses) and refuses "on" inline with the accepted forms."""
+    app = ShaperApp(ControlSource(env.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(env, pilot)
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
+        field = app.screen.query_one("#upstream-stall", Input)
+        assert field.value == "false" and field.placeholder == "true or false"
+        await type_into(pilot, "#upstream-stall", "on")
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LimitsEditor)
+        message = str(app.screen.query_one("#message").render())
+        assert "upstream.stall" in message and "true or false (or 1 or 0)" in message
+        assert env.engine.limits.upstream.stall is False
+        await type_into(pilot, "#upstream-stall", "1")
+        await pilot.press("enter")
+        await wait_until(lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot,
+                         what="editor closed")
+        assert env.engine.limits.upstream.stall is True
+        await wait_until(lambda: app.snapshot and app.snapshot.limits["upstream"]["stall"],
+                         pilot=pilot, what="stall reported")
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
+        assert app.screen.query_one("#upstream-stall", Input).value == "true"

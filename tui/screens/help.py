@@ -51,6 +51,8 @@ STATES = [
     ("backpressured", "yellow", "queue full: reading from the sender is paused, it blocks"),
     ("blocked", "red", "the receiver is slow: bytes wait in its write buffer"),
     ("stalled", "magenta", "stalled by you"),
+    ("half-closed", "cyan", "the sender has finished (its FIN came): queued bytes drain, then "
+     "the FIN is passed on"),
     ("idle", "dim", "nothing to move"),
 ]
 

@@ -28,14 +28,14 @@ FIELDS = [
     ("jitter_distribution", "jitter dist", "uniform or normal"),
     ("buffer", "queue buffer", "64KiB"),
     ("sockbuf", "socket buffers", "default, 64KiB"),
-    ("stall", "stall", "on or off"),
+    ("stall", "stall", "true or false"),
 ]
 
 
 def field_text(limits: Limits, direction: str, key: str) -> str:
     value = limits.direction(direction).to_dict()[key]
-    if key == "stall":
-        return "on" if value else "off"
+    if key == "stall":  # what the field takes back: a switch is true or false (or 1 or 0)
+        return "true" if value else "false"
     return str(value)
 
 

@@ -1,4 +1,5 @@
-"""The top line: routes, profile and scenario phase, connection count, engine state."""
+"""The top line: routes, profile (marked `3g*` once limits were changed by hand, with the
+changed ones) and scenario phase, connection count, engine state."""
 
 from __future__ import annotations
 
@@ -16,6 +17,19 @@ def route_text(route: Any) -> str:
             return f"{route['listen']} → {route['upstream']}"
         return str(route.get("description", route))
     return str(route).replace(" -> ", " → ")
+
+
+ARROWS = {"upstream": "▲", "downstream": "▼"}
+
+
+def changes_text(changes: tuple[str, ...] | list[str]) -> str:
+    """The limits changed by hand, compactly: ('downstream.rate', 'upstream.rate',
+    'upstream.latency') -> '▲▼rate ▲latency' (the arrows of the direction panels)."""
+    keys: dict[str, str] = {}
+    for change in changes:
+        direction, _, key = str(change).partition(".")
+        keys[key] = keys.get(key, "") + ARROWS.get(direction, direction)
+    return " ".join(f"{''.join(sorted(arrows))}{key}" for key, arrows in keys.items())
 
 
 def scenario_text(scenario: dict[str, Any] | None) -> str:
@@ -51,7 +65,9 @@ class HeaderBar(Static):
             self._snapshot = snapshot
         snap = self._snapshot
 
-        def left_text(brand: bool, full_route: bool) -> Text:
+        changes = tuple(snap.profile_changes) if snap is not None and snap.profile else ()
+
+        def left_text(brand: bool, full_route: bool, listed: str) -> Text:
             left = Text()
             if brand:
                 left.append("shaper ", style="bold")
@@ -68,6 +84,12 @@ class HeaderBar(Static):
             if snap is not None:
                 left.append("  profile ", style="dim")
                 left.append(snap.profile or "none", style="bold")
+                if changes:  # the limits are no longer the profile's own
+                    left.append("*", style="bold yellow")
+                    if listed == "all":
+                        left.append(f" {changes_text(changes)}", style="yellow")
+                    elif listed == "count":
+                        left.append(f" {len(changes)} changed", style="yellow")
                 phase = scenario_text(snap.scenario)
                 if phase:
                     left.append(f" [{phase}]", style="italic")
@@ -89,9 +111,11 @@ class HeaderBar(Static):
         right.append("  bit/s" if self.bits else "  B/s", style="dim")
         width = self.content_size.width or 78
         room = width - right.cell_len - 1
-        # the longest form that fits: with the product name and the whole route first
-        for brand, full_route in ((True, True), (False, True), (False, False)):
-            left = left_text(brand, full_route)
+        # the longest form that fits: with the product name and the whole route first; the
+        # list of changed limits goes last (for their count), the '*' stays
+        for form in ((True, True, "all"), (False, True, "all"), (False, False, "all"),
+                     (False, False, "count"), (False, False, "none")):
+            left = left_text(*form)
             if left.cell_len <= room:
                 break
         if left.cell_len > room:
@@ -102,6 +126,11 @@ class HeaderBar(Static):
         if text != self._shown:
             self._shown = text
             self.update(text, layout=False)  # always one line: no layout pass
+            self.tooltip = (
+                f"profile {snap.profile} changed by hand: {', '.join(changes)}"
+                if changes and snap is not None
+                else None
+            )
 
     def on_resize(self) -> None:
         self.show()

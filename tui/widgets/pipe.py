@@ -125,6 +125,7 @@ class DirectionPanel(Vertical):
     DirectionPanel.-backpressured { border: round $warning; }
     DirectionPanel.-blocked { border: round $error; }
     DirectionPanel.-stalled { border: round magenta; }
+    DirectionPanel.-half-closed { border: round cyan; }
     DirectionPanel.-idle { border: round $panel-lighten-2; }
     """
 
