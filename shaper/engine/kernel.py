@@ -127,6 +127,10 @@ def was_reset(sock: socket.socket | None) -> bool:
         return False
     try:
         raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+        if not raw or raw[0] != TCP_CLOSE:
+            return False
+        # CLOSE is also where an orderly close ends (our FIN acknowledged after the peer's),
+        # with the peer's last bytes still unread: only a pending error says it was a reset.
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0
     except OSError:
         return False
-    return bool(raw) and raw[0] == TCP_CLOSE
