@@ -79,6 +79,8 @@ class Flow:
         self._released: deque[_Released] = deque()
         self._acks: deque[tuple[float, int]] = deque()  # (when it arrives, end offset)
         self._acked = 0
+        self._loss_reported_at: float | None = None  # when the sender learns of a drop
+        self._loss_seq = 0  # the offset of the byte the queue refused
 
     # -- state -------------------------------------------------------------------------
 
@@ -123,9 +125,19 @@ class Flow:
 
     def refused(self, now: float) -> None:
         """The sender had a packet for a full queue: a real router drops it there, and the
-        sender cuts its window (once per round trip; CUBIC's decrease)."""
-        if self.window is not None:
-            self.window.on_congestion(now)
+        sender cuts its window (CUBIC's decrease, once per round trip) when it learns of
+        the loss: once the packets behind the lost one have crossed the queue and the
+        path, and their duplicate acknowledgements have come back. Until then it sends
+        on as before (in slow start, its window still doubling), as a real one does."""
+        window = self.window
+        if window is None:
+            return
+        window.on_refused(now)
+        if self._loss_reported_at is None:
+            rate = self.link.limits.rate
+            drain = self.link.queued * 8 * 1_000_000 / rate if rate else 0.0
+            self._loss_reported_at = now + drain + self.limits.latency + self.reverse_latency
+            self._loss_seq = window.sent_bytes
 
     def peer_check_due(self, now: float) -> bool:
         return bool(self._released) and self._released[0].check_at <= now
@@ -146,6 +158,9 @@ class Flow:
         if self._acks:
             ack = self._acks[0][0]
             deadline = ack if deadline is None else min(deadline, ack)
+        loss = self._loss_reported_at
+        if loss is not None:
+            deadline = loss if deadline is None else min(deadline, loss)
         return deadline
 
     # -- inputs ------------------------------------------------------------------------
@@ -199,6 +214,7 @@ class Flow:
             self._released.clear()
             self._acks.clear()
             self._sent = self._acked = self._written
+            self._loss_reported_at = None
             self.is_open = True
 
     def move_to(self, link: Bottleneck[Flow]) -> None:
@@ -263,6 +279,10 @@ class Flow:
         while acks and acks[0][0] <= now:
             _, end = acks.popleft()
             self._ack(now, end)
+        loss = self._loss_reported_at
+        if loss is not None and loss <= now:
+            self._loss_reported_at = None
+            self.window.on_congestion(loss, self._loss_seq)
 
     # -- internals ---------------------------------------------------------------------
 

@@ -258,6 +258,13 @@ class SenderWindow:
             return
         self._reduce(now)
 
+    def on_refused(self, now: float) -> None:
+        """A packet of this sender was held back at a full queue (its loss is reported
+        later, with `on_congestion(when, seq)`): the window counts as used, as it would
+        for a sender that sent the packet. Otherwise a flow the queue refuses would look
+        application-limited, stop growing and decay."""
+        self._validate(now, limited=True)
+
     def on_timeout(self, now: float) -> None:
         """The retransmission timer fired: cwnd falls to one segment, the RTO doubles.
 
