@@ -26,14 +26,18 @@ _DIRECTION_COUNTERS = (
 _DIRECTION_GAUGES = (
     ("shaper_rate_in_bytes_per_second", "rate_in", "Smoothed read rate, bytes per second"),
     ("shaper_rate_out_bytes_per_second", "rate_out", "Smoothed write rate, bytes per second"),
-    ("shaper_queue_bytes", "queue", "Bytes waiting in the bounded queue"),
-    ("shaper_queue_capacity_bytes", "queue_capacity", "Capacity of the bounded queues"),
+    ("shaper_queue_bytes", "queue", "This route's bytes waiting in the bounded queues"),
     ("shaper_wire_bytes", "wire", "Bytes past the link, waiting out their latency"),
     ("shaper_sink_buffer_bytes", "sink_buffer", "Bytes in the sink's user-space write buffer"),
     (
         "shaper_source_kernel_rx_bytes",
         "source_kernel_rx",
         "Unread bytes in the source socket's kernel receive queue",
+    ),
+    (
+        "shaper_in_flight_bytes",
+        "in_flight",
+        "Bytes the emulated senders have on the path, not yet acknowledged",
     ),
     (
         "shaper_sink_kernel_tx_bytes",
@@ -164,6 +168,16 @@ class MetricsCollector:
                     {"direction": direction},
                 )
 
+        for direction in DIRECTIONS:
+            # The links themselves: a shared link is one queue, whatever shares it.
+            aggregate = getattr(stats, direction)
+            labels = {"direction": direction}
+            ex.add("shaper_link_queue_bytes", "gauge", "Bytes in the links' queues",
+                   aggregate.queue, labels)
+            ex.add("shaper_link_queue_capacity_bytes", "gauge",
+                   "Capacity of the links' queues (a shared link counts once)",
+                   aggregate.queue_capacity, labels)
+
         by_route: dict[str, list[Any]] = {name: [] for name in route_names}
         for conn in connections:
             by_route[conn.route].append(conn)
@@ -211,6 +225,18 @@ class MetricsCollector:
                         "Open connection directions in each state",
                         count,
                         {**labels, "state": state},
+                    )
+                phases: dict[str, int] = defaultdict(int)
+                for p in parts:
+                    if p.tcp_phase is not None:
+                        phases[p.tcp_phase] += 1
+                for phase, count in sorted(phases.items()):
+                    ex.add(
+                        "shaper_tcp_phase_directions",
+                        "gauge",
+                        "Open connection directions whose emulated sender is in each phase",
+                        count,
+                        {**labels, "phase": phase},
                     )
         limits = stats.limits or {}
         for direction in DIRECTIONS:

@@ -124,3 +124,18 @@ async def test_scrape_a_real_engine():
         assert values["shaper_connections_total"] == 1
         for line in text.splitlines():
             assert line.startswith("# ") or re.match(r"^[a-z_]+(\{.*\})? \S+$", line), line
+
+
+async def test_the_path_in_the_metrics():
+    from shaper.model.limits import Limits
+
+    limits = Limits().with_both({"rate": "8Mbit", "latency": "5ms", "buffer": "64KiB"})
+    async with engine_env(limits=limits) as env:
+        await env.connect()
+        await env.connect()  # two connections, one shared link: its queue counts once
+        status, text = await env.request("GET", "/metrics")
+        assert status == 200
+        assert 'shaper_link_queue_capacity_bytes{direction="downstream"} 65536' in text
+        assert re.search(r'shaper_in_flight_bytes\{route="[^"]+",direction="upstream"\} \d+', text)
+        assert re.search(r'shaper_tcp_phase_directions\{route="[^"]+",direction="upstream",'
+                         r'phase="slow-start"\} 2', text)
