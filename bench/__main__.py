@@ -107,28 +107,42 @@ def table(results: dict) -> str:
                 fig["p50_ms"] <= 0.5 and fig["p99_ms"] <= 1.5,
             )
 
-    s = results["scale"]
-    if not failed("concurrent shaped connections", s):
+    for key, label in (("per_connection", "a link each"), ("shared", "one shared link")):
+        s = results["scale"].get(key, results["scale"])
+        if failed(f"concurrent shaped connections ({label})", s):
+            continue
         n = s["connections"]
+        if key == "shared":
+            row(
+                f"{n} connections on one shared link ({s['rate']}): link use (aggregate ÷ rate)",
+                f"{s['aggregate_ratio']:.3f}",
+                "1 ± 0.05",
+                abs(s["aggregate_ratio"] - 1) <= 0.05,
+            )
+            row(
+                f"{n} connections on one shared link: each ÷ a fair share, median / min / max",
+                f"{s['ratio_median']:.3f} / {s['ratio_min']:.3f} / {s['ratio_max']:.3f}",
+            )
+        else:
+            row(
+                f"{n} connections at {s['rate']} down: per-connection measured ÷ target, "
+                "median / min / max",
+                f"{s['ratio_median']:.3f} / {s['ratio_min']:.3f} / {s['ratio_max']:.3f}",
+                "1 ± 0.01",
+                s["worst_error"] <= 0.01,
+            )
         row(
-            f"{n} connections at {s['rate']} down: per-connection measured ÷ target, "
-            "median / min / max",
-            f"{s['ratio_median']:.3f} / {s['ratio_min']:.3f} / {s['ratio_max']:.3f}",
-            "1 ± 0.01",
-            s["worst_error"] <= 0.01,
-        )
-        row(
-            f"{n} connections: engine RSS (idle before: {s['rss_idle'] / 1e6:.0f} MB)",
+            f"{n} connections, {label}: engine RSS (idle before: {s['rss_idle'] / 1e6:.0f} MB)",
             f"{s['rss'] / 1e6:.0f} MB",
-            f"≤ 50 MB + buffers ({n}×2×{s['buffer']}) = {s['buffer_allowance'] / 1e6:.0f} MB",
+            f"≤ 50 MB + buffers = {s['buffer_allowance'] / 1e6:.0f} MB",
             s["rss"] <= s["buffer_allowance"],
         )
         row(
-            f"{n} connections: CPU, engine / load generator (one core = 100 %)",
+            f"{n} connections, {label}: CPU, engine / load generator (one core = 100 %)",
             f"{s['engine_cpu']:.0%} / {s['bench_cpu']:.0%}",
         )
         row(
-            f"{n} connections: connections that received nothing in the window",
+            f"{n} connections, {label}: connections that received nothing in the window",
             str(s["starved"]),
             "0",
             s["starved"] == 0,
@@ -136,7 +150,7 @@ def table(results: dict) -> str:
         if "stats" in s:
             st = s["stats"]
             row(
-                f"GET /v1/stats?connections=1 with these {n} shaped downloads running, "
+                f"GET /v1/stats?connections=1 with these {n} downloads running ({label}), "
                 "median / max",
                 f"{st['median_ms']:.1f} / {st['max_ms']:.1f} ms ({st['bytes'] / 1e6:.1f} MB)",
                 "≤ 20 ms",

@@ -1,6 +1,8 @@
 """1,000 concurrent shaped connections: every client downloads from an upstream that
-sends as fast as it may; per-connection rate ÷ target, engine RSS and CPU; and, when
-the engine serves a control API, how long GET /v1/stats?connections=1 takes then.
+sends as fast as it may. Twice: each connection on a link of its own (per-connection
+rate ÷ target), and all of them sharing one link (aggregate ÷ the link's rate, each
+connection's share ÷ a fair share). Engine RSS and CPU; and, when the engine serves a
+control API, how long GET /v1/stats?connections=1 takes then.
 
 Clients and the upstream server live in this process, the engine in its own."""
 
@@ -17,6 +19,11 @@ from bench.rate import steady_rate
 
 CONNECTIONS = 100 if QUICK else 1000
 RATE, RATE_BPS = "200kbit", 200_000
+# Shared: one link with the same total, 10 ms each way so the emulated senders' windows
+# matter, and a 1 MiB queue.
+SHARED_RATE_BPS = RATE_BPS * CONNECTIONS
+SHARED_FLAGS = ("--link", "shared", "--latency", "10ms", "--down-buffer", "1MiB")
+SHARED_BUFFER_BYTES = 1024 * 1024
 BUFFER, BUFFER_BYTES = "32KiB", 32 * 1024
 WARMUP = 1.0
 WINDOW = 2.0 if QUICK else 5.0
@@ -94,15 +101,22 @@ def stats_latency(control_url: str) -> dict:
     return {"median_ms": median(ms), "max_ms": max(ms), "bytes": data["bytes"], "requests": len(ms)}
 
 
-async def _measure() -> dict:
+async def _measure(shared: bool) -> dict:
     raise_nofile()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Source, HOST, 0, backlog=CONNECT_BATCH * 2)
     upstream_port = server.sockets[0].getsockname()[1]
     transports: list[asyncio.Transport] = []
-    result: dict = {"connections": CONNECTIONS, "rate": RATE, "buffer": BUFFER}
+    rate = SHARED_RATE_BPS if shared else RATE_BPS
+    flags = ("--rate", f"{rate}bit", "--buffer", BUFFER)
+    flags += SHARED_FLAGS if shared else ("--link", "per-connection")
+    result: dict = {
+        "connections": CONNECTIONS,
+        "rate": f"{rate / 1e6:g}Mbit shared" if shared else f"{RATE} each",
+        "buffer": BUFFER,
+    }
     try:
-        with engine(upstream_port, "--rate", RATE, "--buffer", BUFFER, control=True) as eng:
+        with engine(upstream_port, *flags, control=True) as eng:
             result["rss_idle"] = rss_bytes(eng.pid)
             sinks: list[Sink] = []
             for first in range(0, CONNECTIONS, CONNECT_BATCH):
@@ -123,6 +137,7 @@ async def _measure() -> dict:
             own = cpu_seconds(os.getpid()) - own0
             result["rss"] = rss_bytes(eng.pid)
             got = [b - a for a, b in zip(before, after, strict=True)]
+            # Per connection, ÷ its own rate; shared, ÷ a fair share of the link.
             ratios = sorted(connection_rate(s, start, start + elapsed) / RATE_BPS for s in sinks)
             result.update(
                 ratio_median=median(ratios),
@@ -130,6 +145,7 @@ async def _measure() -> dict:
                 ratio_max=ratios[-1],
                 worst_error=max(abs(ratios[0] - 1), abs(ratios[-1] - 1)),
                 aggregate_bps=sum(got) * 8 / elapsed,
+                aggregate_ratio=sum(got) * 8 / elapsed / (rate if shared else rate * CONNECTIONS),
                 engine_cpu=cpu / elapsed,
                 bench_cpu=own / elapsed,  # clients and upstream: is the load generator the limit?
                 starved=sum(1 for n in got if n == 0),  # connections that got nothing in the window
@@ -142,9 +158,17 @@ async def _measure() -> dict:
         for transport in transports:
             transport.abort()
         server.close()
-    result["buffer_allowance"] = 50 * 10**6 + CONNECTIONS * 2 * BUFFER_BYTES
+    # The queues the engine may hold: per connection, two directions' worth; shared, one
+    # queue per direction and what the wire holds (rate x latency).
+    result["buffer_allowance"] = 50 * 10**6 + (
+        2 * SHARED_BUFFER_BYTES + SHARED_RATE_BPS // 8 // 100 if shared
+        else CONNECTIONS * 2 * BUFFER_BYTES
+    )
     return result
 
 
 def measure() -> dict:
-    return asyncio.run(_measure())
+    return {
+        "per_connection": asyncio.run(_measure(shared=False)),
+        "shared": asyncio.run(_measure(shared=True)),
+    }
