@@ -34,6 +34,10 @@ TOLERANCE_US = 50.0
 # means the sink will report when it drains.
 WRITE_HIGH = 64 * 1024
 IDLE_AFTER = 0.5  # seconds without a byte moved before a direction shows as idle
+# A flow that stepped aside from the line for queue room (its sender had nothing yet) looks
+# for its sender's bytes after this long, doubling up to the maximum while there are none.
+SOURCE_POLL_MIN = 0.002
+SOURCE_POLL_MAX = 0.064
 
 _per_thread = threading.local()
 
@@ -103,6 +107,7 @@ class Pipe:
         self._view = _read_view()
         self._timer: asyncio.TimerHandle | Timer | None = None
         self._timer_at = 0.0
+        self._source_watch: asyncio.TimerHandle | None = None
         self.reading = True  # False while reading from the source is paused
         self.sink_blocked = False
         self.eof = False  # the source has sent EOF
@@ -216,10 +221,29 @@ class Pipe:
         """The shared queue has room and this flow has waited longest for it. A flow
         that cannot use it now steps aside so the next one in line gets it."""
         pending = self.source_kernel.rx_queue() if self.source_kernel is not None else None
-        if self.closed or self.eof or self.flow.own_room() == 0 or pending == 0:
+        if self.closed or self.eof or self.flow.own_room() == 0:
+            self.flow.link.leave(self.flow)  # an ack or the end will run flow control again
+        elif pending == 0:
+            # Nothing to send yet: step aside, and look again until the sender has written
+            # (a paused reader hears nothing of bytes arriving).
             self.flow.link.leave(self.flow)
+            self._watch_source(SOURCE_POLL_MIN)
         else:
             self._flow_control()
+
+    def _watch_source(self, delay: float) -> None:
+        if self._source_watch is None:
+            self._source_watch = self.loop.call_later(delay, self._source_check, delay)
+
+    def _source_check(self, delay: float) -> None:
+        self._source_watch = None
+        if self.closed or self.eof or self.reading:
+            return
+        pending = self.source_kernel.rx_queue() if self.source_kernel is not None else None
+        if pending == 0:
+            self._watch_source(min(SOURCE_POLL_MAX, delay * 2))
+        else:
+            self._flow_control()  # joins the line for room again, or reads
 
     def send_control(self, size: int, on_arrival: Callable[[float], None]) -> None:
         """A control packet (SYN, SYN-ACK, ACK) along this direction's path."""
@@ -267,6 +291,9 @@ class Pipe:
         for link in (self.link, self.next_link):
             if link is not None and not link.shared:
                 link.close()
+        if self._source_watch is not None:
+            self._source_watch.cancel()
+            self._source_watch = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

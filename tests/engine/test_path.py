@@ -139,3 +139,38 @@ async def test_a_slow_reader_holds_its_sender_back_and_shows_blocked():
         assert (down.sink_kernel_tx or 0) < 1_000_000
         assert down.in_flight is not None and down.in_flight <= (down.cwnd or 0)
         writer.close()
+
+
+@pytest.mark.timeout(30)
+async def test_a_connection_with_limits_of_its_own_leaves_the_shared_link_and_comes_back():
+    limits = Limits().patched({"downstream": {"rate": "8Mbit", "latency": "5ms"}})
+    async with (
+        Server(source(pattern(3_000_000))) as server,
+        running(Engine([Route((HOST, 0), server.address)], limits)) as engine,
+    ):
+        reader, writer = await asyncio.open_connection(*engine.addresses[0])
+        received = bytearray()
+
+        async def sink() -> None:
+            while chunk := await reader.read(65536):
+                received.extend(chunk)
+
+        task = asyncio.create_task(sink())
+        await wait_until(lambda: engine.connections, 5, "the connection")
+        [conn_id] = engine.connections
+        conn = engine.connections[conn_id]
+
+        def link() -> str:
+            return engine.snapshot(connections=True).connections[0].downstream.link
+
+        assert link() == "shared"
+        engine.set_connection_limits(conn_id, limits.patched({"downstream": {"rate": "4Mbit"}}))
+        await wait_until(lambda: link() == "own", 5, "its own link (once its queue drained)")
+        assert conn.downstream.link is not engine.links["downstream"]
+        engine.set_connection_limits(conn_id, None)
+        await wait_until(lambda: link() == "shared", 5, "the shared link again")
+        assert conn.downstream.link is engine.links["downstream"]
+        engine.set_limits(Limits())  # unshaped: finish quickly
+        await asyncio.wait_for(task, 20)
+        assert bytes(received) == pattern(3_000_000)
+        writer.close()
