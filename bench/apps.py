@@ -33,6 +33,10 @@ from bench import common
 from bench.common import HOST, ROOT, median
 
 HERE = Path(__file__).resolve().parent
+DESCRIPTION = (
+    "Request/response rates of redis and PostgreSQL on open connections through shaper: "
+    "this checkout's engine, the same with --tcp off, and an older revision, interleaved."
+)
 OLD_REVISION = "a816c1a"  # the engine before the shared bottleneck and the emulated sender
 TARGET = 0.95  # the issue: rates on open connections within 5 % of the old engine's
 
@@ -75,21 +79,21 @@ def find_tools() -> Tools:
     problems = []
     found: dict[str, str] = {}
     for name, package in (
-        ("redis-server", "redis-server"),
-        ("redis-benchmark", "redis-tools"),
-        ("pgbench", "postgresql-contrib or postgresql-client"),
-        ("git", "git"),
-        ("uv", "uv"),
+        ("redis-server", "apt-get install -y redis-server"),
+        ("redis-benchmark", "apt-get install -y redis-tools"),
+        ("pgbench", "apt-get install -y postgresql-client"),
+        ("git", "apt-get install -y git"),
+        ("uv", "pip install uv"),
     ):
         path = shutil.which(name)
         if path is None:
-            problems.append(f"{name} not found (install {package})")
+            problems.append(f"{name} not found ({package})")
         found[name] = path or ""
     pg_bin = find_pg_bin()
     if pg_bin is None:
         problems.append(
             "no PostgreSQL server binaries (initdb, postgres) under /usr/lib/postgresql/*/bin "
-            "(install postgresql, or set PG_BIN)"
+            "(apt-get install -y postgresql, or set PG_BIN)"
         )
     return Tools(
         found["redis-server"],
@@ -593,7 +597,7 @@ def table(results: dict) -> str:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench apps", description=__doc__.split("\n")[2])
+    p = argparse.ArgumentParser(prog="python -m bench apps", description=DESCRIPTION)
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
     p.add_argument(
         "--old",
