@@ -3,7 +3,10 @@ writes bench/results.json and bench/results.md. BENCH_QUICK=1 shortens everythin
 (a smoke run; its figures are not the benchmark).
 
 `uv run python -m bench fidelity [...]` runs only the packet-level fidelity reference
-(root; not part of the full run): see bench/fidelity/runner.py."""
+(root; not part of the full run): see bench/fidelity/runner.py.
+
+`uv run python -m bench apps [...]` runs only the application request/response rates (redis,
+PostgreSQL; not part of the full run, needs those packages): see bench/apps.py."""
 
 from __future__ import annotations
 
@@ -239,4 +242,8 @@ if __name__ == "__main__":
         from bench.fidelity.runner import main as fidelity
 
         raise SystemExit(fidelity(sys.argv[2:]))
+    if sys.argv[1:2] == ["apps"]:
+        from bench.apps import main as apps
+
+        raise SystemExit(apps(sys.argv[2:]))
     raise SystemExit(main())

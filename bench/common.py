@@ -48,7 +48,8 @@ def spawn(argv: Sequence[str], **kwargs) -> subprocess.Popen:
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     kwargs.setdefault("stdout", subprocess.DEVNULL)
     kwargs.setdefault("stderr", subprocess.DEVNULL)
-    proc = subprocess.Popen(list(argv), preexec_fn=_child_setup, cwd=ROOT, **kwargs)
+    kwargs.setdefault("cwd", ROOT)
+    proc = subprocess.Popen(list(argv), preexec_fn=_child_setup, **kwargs)
     _children.append(proc)
     return proc
 
@@ -132,11 +133,17 @@ class EngineChild:
 
 
 @contextlib.contextmanager
-def engine(upstream_port: int, *flags: str, control: bool = False) -> Iterator[EngineChild]:
-    """`shaper serve` in its own process (never in the bench's: the GIL would skew both)."""
+def engine(
+    upstream_port: int, *flags: str, control: bool = False, root: Path | None = None
+) -> Iterator[EngineChild]:
+    """`shaper serve` in its own process (never in the bench's: the GIL would skew both).
+
+    `root`: another checkout with its own `.venv` (another revision of the engine), run from
+    that directory; by default, this checkout's engine with the bench's interpreter."""
     read_fd, write_fd = os.pipe()
+    python = sys.executable if root is None else str(root / ".venv" / "bin" / "python")
     argv = [
-        sys.executable,
+        python,
         "-m",
         "shaper",
         "serve",
@@ -154,7 +161,7 @@ def engine(upstream_port: int, *flags: str, control: bool = False) -> Iterator[E
         out = Path(os.environ["BENCH_PROFILE"]) / f"engine-{time.time():.0f}-{upstream_port}.prof"
         argv[1:1] = ["-m", "cProfile", "-o", str(out)]
     try:
-        proc = spawn(argv, pass_fds=(write_fd,), stderr=subprocess.PIPE)
+        proc = spawn(argv, pass_fds=(write_fd,), stderr=subprocess.PIPE, cwd=root or ROOT)
     finally:
         os.close(write_fd)
     try:
