@@ -120,6 +120,10 @@ class TimerFdTimers:
 
     def _arm(self, when: float) -> None:
         self._armed_at = when
+        # The credit accrues with time, not only when a spin is considered: an engine with
+        # one deadline at a time (a request, its answer) must earn it back too, or after
+        # its first 10 ms of spinning every timer would fire late.
+        self._refresh(self.loop.time())
         if self._spin_credit >= SPIN_AHEAD:
             when -= SPIN_AHEAD
         # A deadline already past (or zero) would disarm the timerfd: keep it positive.
@@ -131,13 +135,17 @@ class TimerFdTimers:
         self._spec.it_value.tv_nsec = nanos
         self._libc.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None)
 
-    def _may_spin(self, now: float, wait: float) -> bool:
-        credit = min(SPIN_BURST, self._spin_credit + (now - self._credit_at) * SPIN_SHARE)
+    def _refresh(self, now: float) -> None:
+        self._spin_credit = min(
+            SPIN_BURST, self._spin_credit + (now - self._credit_at) * SPIN_SHARE
+        )
         self._credit_at = now
-        if wait > credit:
-            self._spin_credit = credit
+
+    def _may_spin(self, now: float, wait: float) -> bool:
+        self._refresh(now)
+        if wait > self._spin_credit:
             return False
-        self._spin_credit = credit - wait
+        self._spin_credit -= wait
         return True
 
     def _expired(self) -> None:
