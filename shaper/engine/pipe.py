@@ -129,6 +129,8 @@ class Pipe:
         """What may be read now. Without the emulated window, the sink's write buffer is
         user space held for this flow too, so the bound covers it; with it, those bytes
         are unacknowledged and the window already counts them."""
+        if self.next_link is not None:
+            return 0  # moving to another link: the old one's queue drains first
         room = self.flow.room()
         if self.flow.window is None and room:
             room = max(0, room - self.sink.get_write_buffer_size())
@@ -343,7 +345,7 @@ class Pipe:
             if self.reading:
                 self.reading = False
                 self.source.pause_reading()
-            if flow.want():
+            if self.next_link is None and flow.want():
                 # Joined the line for the shared queue: a sender with more to send would
                 # have had a packet dropped there.
                 pending = (

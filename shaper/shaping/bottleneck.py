@@ -141,6 +141,9 @@ class Bottleneck(Generic[F]):
             self._offer_room()
         if self._sending is None and not self.limits.stall:
             self._start_next(self.clock.start_time(now), now)
+            # On an unlimited (or burst-credited) link the slice is done at once: send it
+            # on now rather than through a timer callback of its own.
+            touched += [f for f in self.advance(now) if f not in touched]
         return touched
 
     def set_limits(self, now: float, limits: DirectionLimits) -> list[F]:
