@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from shaper.engine.timers import LoopTimers, Timer, TimerFdTimers
+from shaper.engine.timers import Alarm, LoopTimers, TimerFdTimers
 from shaper.model.limits import DirectionLimits
 from shaper.shaping.bottleneck import Bottleneck
 from shaper.shaping.flow import Flow
@@ -42,8 +42,7 @@ class LinkRunner:
         self.model: Bottleneck[Flow] = Bottleneck(limits, loop.time() * 1_000_000)
         self.model.on_room = self._offer_room
         self._pipes: dict[Flow, Pipe] = {}
-        self._timer: asyncio.TimerHandle | Timer | None = None
-        self._timer_at = 0.0
+        self._alarm = Alarm(timers, self._fire)
 
     @property
     def limits(self) -> DirectionLimits:
@@ -63,16 +62,14 @@ class LinkRunner:
             pipe = pipes.get(flow)
             if pipe is not None:
                 pipe.wire_changed()
-        self._arm(self.model.next_deadline())
+        self._alarm.arm(self.model.next_deadline())
 
     def set_limits(self, limits: DirectionLimits) -> None:
         if limits != self.model.limits:
             self.wake(self.model.set_limits(self.loop.time() * 1_000_000, limits))
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._alarm.cancel()
 
     def _offer_room(self, flow: Flow) -> None:
         pipe = self._pipes.get(flow)
@@ -82,17 +79,5 @@ class LinkRunner:
         else:
             pipe.room_offered()
 
-    def _arm(self, deadline_us: float | None) -> None:
-        if deadline_us is None:
-            return
-        when = deadline_us / 1_000_000 - self.timers.early
-        if self._timer is not None:
-            if self._timer_at <= when:
-                return  # an earlier (or same) wake-up is already armed
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self.timers.call_at(when, self._fire)
-
     def _fire(self) -> None:
-        self._timer = None
         self.wake(self.model.advance(self.loop.time() * 1_000_000 + TOLERANCE_US))

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shaper.engine.timers import LoopTimers, Timer, TimerFdTimers
+from shaper.engine.timers import Alarm, LoopTimers, TimerFdTimers
 from shaper.model import snapshots as stats
 from shaper.model.limits import DirectionLimits
 from shaper.shaping.flow import Flow
@@ -105,8 +105,7 @@ class Pipe:
         self.sink_kernel: KernelReader | None = None
         self._on_finished = on_finished
         self._view = _read_view()
-        self._timer: asyncio.TimerHandle | Timer | None = None
-        self._timer_at = 0.0
+        self._alarm = Alarm(timers, self._pump)
         self._source_watch: asyncio.TimerHandle | None = None
         self.reading = True  # False while reading from the source is paused
         self.sink_blocked = False
@@ -250,7 +249,7 @@ class Pipe:
     def send_control(self, size: int, on_arrival: Callable[[float], None]) -> None:
         """A control packet (SYN, SYN-ACK, ACK) along this direction's path."""
         self.link.wake(self.flow.send_control(self._now(), size, on_arrival))
-        self._arm(self.flow.next_deadline())
+        self._alarm.arm(self.flow.next_deadline())
 
     def open(self) -> None:
         """The emulated handshake lets this direction's bytes through."""
@@ -296,9 +295,7 @@ class Pipe:
         if self._source_watch is not None:
             self._source_watch.cancel()
             self._source_watch = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._alarm.cancel()
 
     # -- the engine of the pipe --------------------------------------------------
 
@@ -321,7 +318,7 @@ class Pipe:
             flow.acknowledge(now, self._peer_taken)
         if self.next_link is not None:
             self._move_when_drained()
-        self._arm(flow.next_deadline())
+        self._alarm.arm(flow.next_deadline())
         self._flow_control()
 
     def _peer_taken(self) -> int:
@@ -356,21 +353,6 @@ class Pipe:
         elif not self.reading:
             self.reading = True
             self.source.resume_reading()
-
-    def _arm(self, deadline_us: float | None) -> None:
-        if deadline_us is None:
-            return
-        when = deadline_us / 1_000_000 - self.timers.early
-        if self._timer is not None:
-            if self._timer_at <= when:
-                return  # an earlier (or same) wake-up is already armed
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self.timers.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._pump()
 
     # -- stats ---------------------------------------------------------------------
 

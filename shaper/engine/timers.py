@@ -202,3 +202,37 @@ def make_timers(loop: asyncio.AbstractEventLoop) -> TimerFdTimers | LoopTimers:
         except (OSError, NotImplementedError):
             pass
     return LoopTimers(loop)
+
+
+class Alarm:
+    """One wake-up for the earliest of the deadlines it is given: what a pipe or a link
+    keeps for its model's next event. Arming for a later time than the one armed changes
+    nothing; arming earlier moves it."""
+
+    __slots__ = ("_timers", "_callback", "_handle", "_at")
+
+    def __init__(self, timers: TimerFdTimers | LoopTimers, callback: Callable[[], None]):
+        self._timers = timers
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | Timer | None = None
+        self._at = 0.0
+
+    def arm(self, deadline_us: float | None) -> None:
+        if deadline_us is None:
+            return
+        when = deadline_us / 1_000_000 - self._timers.early
+        if self._handle is not None:
+            if self._at <= when:
+                return  # an earlier (or same) wake-up is already armed
+            self._handle.cancel()
+        self._at = when
+        self._handle = self._timers.call_at(when, self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._callback()
