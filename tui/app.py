@@ -65,7 +65,7 @@ class ShaperApp(App[None]):
         self._limits_dict: dict[str, Any] | None = None
         self.connections: list[ConnectionStats] = []
         self.frozen = False
-        self.bits = False
+        self.bits = True  # rates in bits, the unit every limit, flag and profile is written in
         self.selected = ("downstream", "rate")
         self.engine_state = "connecting"
         self.dashboard = DashboardScreen()
@@ -92,6 +92,7 @@ class ShaperApp(App[None]):
     def dashboard_ready(self) -> None:
         """Called by the dashboard once its widgets exist: start following the engine."""
         self.dashboard.set_selected(*self.selected)
+        self.dashboard.set_bits(self.bits)
         self.dashboard.query_one(HeaderBar).source_text = self.source.description
         self._follow_engine()
 
@@ -236,6 +237,7 @@ class ShaperApp(App[None]):
         index = order.index(self.selected) if self.selected in order else 0
         self.selected = order[(index + offset) % len(order)]
         self.dashboard.set_selected(*self.selected)
+        self.dashboard.set_bits(self.bits)
 
     async def action_toggle_stall(self, direction: str) -> None:
         stalled = self.limits.direction(direction).stall

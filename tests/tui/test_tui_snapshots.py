@@ -46,7 +46,8 @@ def test_dashboard_wide(snap_compare):
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=settle)
 
 
-def test_dashboard_bits_and_selected_limit(snap_compare):
+def test_dashboard_bytes_and_selected_limit(snap_compare):
+    """`b` switches from bits, the default, to bytes."""
     async def run_before(pilot) -> None:
         await settle(pilot)
         await pilot.press("b", "right_square_bracket")

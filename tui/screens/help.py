@@ -16,7 +16,7 @@ KEYS = [
         ("q / ctrl+q", "quit"),
         ("ctrl+p", "command palette: every action by name"),
         ("space", "freeze / resume the display (the engine keeps running)"),
-        ("b", "rates in bytes (B/s, KiB/s, MiB/s) or bits (kbit/s, Mbit/s)"),
+        ("b", "rates in bits (kbit/s, Mbit/s: the unit limits are written in) or bytes (KiB/s)"),
         ("e", "limits editor (both directions; invalid values are refused)"),
         ("p", "profiles: pick one and apply it"),
         ("ctrl+s", "save the current limits as a named profile"),

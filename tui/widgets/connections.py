@@ -18,8 +18,8 @@ COLUMNS = [
     ("id", "id", 3),
     ("client", "client", 15),
     ("age", "age", 5),
-    ("up_rate", "▲ rate", 10),
-    ("down_rate", "▼ rate", 10),
+    ("up_rate", "▲ rate", 11),
+    ("down_rate", "▼ rate", 11),
     ("up_queue", "▲q%", 3),
     ("down_queue", "▼q%", 3),
     ("state", "state", 13),
@@ -104,7 +104,7 @@ class ConnectionsTable(Vertical):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.bits = False
+        self.bits = True
         self.sort_key = "id"
         self.sort_reverse = False
         self.filter_text = ""

@@ -133,7 +133,7 @@ class DirectionPanel(Vertical):
         super().__init__(**kwargs)
         self.direction = direction
         self.history: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
-        self.bits = False
+        self.bits = True
         self.selected: str | None = None
         self._stats: DirectionStats | None = None
         self._limits = DirectionLimits()
