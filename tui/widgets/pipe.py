@@ -36,6 +36,39 @@ def empty_direction(direction: str) -> DirectionStats:
     )
 
 
+# The widest short label of each stage ("rx 999K", "queue 999K/999K 100%", "wire 999K",
+# "buf 999K", "tx 999K") and the share of the width each stage gets when there is more room.
+LABEL_WIDTHS = (7, 20, 9, 8, 7)
+STAGE_WEIGHTS = (5, 8, 5, 5, 5)
+
+
+def stage_widths(width: int) -> tuple[str, list[int]]:
+    """The arrow between stages and each stage's width: in proportion to STAGE_WEIGHTS, but
+    never narrower than its short label while the width allows (the arrows shrink first)."""
+    for arrow in (" → ", "→"):
+        room = width - len(arrow) * (len(STAGE_WEIGHTS) - 1)
+        if room >= sum(LABEL_WIDTHS):
+            break
+    total = sum(STAGE_WEIGHTS)
+    if room < sum(LABEL_WIDTHS):  # too narrow for every label: plain proportions
+        widths = [room * w // total for w in STAGE_WEIGHTS]
+    else:
+        fixed: dict[int, int] = {}
+        while True:  # give the stages below their label its width, share out the rest
+            left = room - sum(fixed.values())
+            weight = sum(w for i, w in enumerate(STAGE_WEIGHTS) if i not in fixed)
+            short = {
+                i: LABEL_WIDTHS[i] for i, w in enumerate(STAGE_WEIGHTS)
+                if i not in fixed and left * w // weight < LABEL_WIDTHS[i]
+            }
+            if not short:
+                break
+            fixed.update(short)
+        widths = [fixed.get(i, left * w // weight) for i, w in enumerate(STAGE_WEIGHTS)]
+    widths[1] += room - sum(widths)  # the queue takes what rounding left over
+    return arrow, widths
+
+
 class PipeDiagram(Widget):
     """Two lines: gauges, then stage names and amounts. Re-rendered when `stats` changes."""
 
@@ -74,11 +107,7 @@ class PipeDiagram(Widget):
     def render(self) -> Text:
         s = self.stats or empty_direction(self.direction)
         stages = self.stages(s)
-        width = max(self.size.width, 40)
-        arrow = " → "
-        room = width - len(arrow) * (len(stages) - 1)
-        unit = room * 5 // 28  # four stages of one unit, the queue gets the rest (~1.6)
-        widths = [unit, room - unit * 4, unit, unit, unit]
+        arrow, widths = stage_widths(max(self.size.width, 40))
         bars, labels = Text(), Text()
         for index, (stage, w) in enumerate(zip(stages, widths, strict=True)):
             name, value, capacity, amount = stage
