@@ -22,7 +22,8 @@ def kernel_text(name: str, k: KernelStats) -> Text:
     text = Text()
     text.append(f"{name}: ", style="bold")
     rtt = f"{k.rtt_us / 1000:.1f} ms" if k.rtt_us is not None else "n/a"
-    text.append(f"rtt {rtt}  cwnd {k.cwnd if k.cwnd is not None else 'n/a'}  ")
+    # the kernel's own socket on this machine (TCP_INFO): its window counts segments
+    text.append(f"rtt {rtt}  cwnd {f'{k.cwnd} seg' if k.cwnd is not None else 'n/a'}  ")
     text.append(f"rcvbuf {fmt.size(k.rcvbuf)}  sndbuf {fmt.size(k.sndbuf)}")
     return text
 
@@ -51,8 +52,8 @@ class ConnectionScreen(ShaperAppAccess, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(f"connection {self.conn_id}", id="info")
-        yield DirectionPanel("upstream", id="conn-upstream")
-        yield DirectionPanel("downstream", id="conn-downstream")
+        yield DirectionPanel("upstream", connection=True, id="conn-upstream")
+        yield DirectionPanel("downstream", connection=True, id="conn-downstream")
         yield Static("", id="kernel")
         yield EventLog(title=f"events of connection {self.conn_id}", id="conn-events")
         yield Footer()

@@ -70,6 +70,8 @@ class DashboardScreen(ShaperAppAccess, Screen[None]):
 
     def show_connections(self, conns: list[ConnectionStats]) -> None:
         self.query_one(ConnectionsTable).update_connections(conns)
+        for direction in ("upstream", "downstream"):
+            self.query_one(f"#{direction}", DirectionPanel).show_connections(conns)
 
     def set_selected(self, direction: str, field: str) -> None:
         for name in ("upstream", "downstream"):

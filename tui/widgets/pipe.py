@@ -14,14 +14,15 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
 from shaper.model.limits import DirectionLimits
-from shaper.model.snapshots import DirectionStats
+from shaper.model.snapshots import ConnectionStats, DirectionStats
 from tui import format as fmt
+from tui.widgets.path import LinkView, PathInfo, link_view
 
 ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}
 ARROWS = {"upstream": "▲", "downstream": "▼"}
@@ -79,6 +80,7 @@ class PipeDiagram(Widget):
     stats: reactive[DirectionStats | None] = reactive(None, layout=False)
     limits: reactive[DirectionLimits] = reactive(DirectionLimits)
     connections: reactive[int] = reactive(1)
+    link: reactive[LinkView] = reactive(LinkView)
 
     def __init__(self, direction: str, **kwargs: Any):
         super().__init__(**kwargs)
@@ -87,18 +89,21 @@ class PipeDiagram(Widget):
     def stages(self, s: DirectionStats) -> list[tuple[str, int | None, int | None, str]]:
         """(name, value, capacity, amount text) for each stage, source to sink."""
         source, sink = ENDS[self.direction]
-        limits = self.limits
+        limits, link = self.limits, self.link
         wire_capacity = None
         if limits.rate and (limits.latency or limits.jitter):
-            per_connection = limits.rate / 8 * (limits.latency + limits.jitter) / 1e6
-            wire_capacity = int(per_connection * max(self.connections, 1)) or None
+            per_link = limits.rate / 8 * (limits.latency + limits.jitter) / 1e6
+            wire_capacity = int(per_link * max(link.links, 1)) or None
         sink_capacity = max(fmt.SINK_HIGH_WATER * max(self.connections, 1), s.sink_buffer)
+        # The queue: the engine's (each link once), or the shared link's alone when some
+        # connections have links of their own; with none open, the configured size.
+        queued = s.queue if link.queued is None else link.queued
+        capacity = (s.queue_capacity if link.capacity is None else link.capacity) or limits.buffer
         return [
             (f"{source} rx", s.source_kernel_rx, s.source_rcvbuf,
              fmt.short_size(s.source_kernel_rx)),
-            # with no connection open, show the configured size of each queue
-            ("queue", s.queue, s.queue_capacity or limits.buffer,
-             f"{fmt.short_size(s.queue)}/{fmt.short_size(s.queue_capacity or limits.buffer)}"),
+            (link.label, queued, capacity,
+             f"{fmt.short_size(queued)}/{fmt.short_size(capacity)}"),
             ("wire", s.wire, wire_capacity, fmt.short_size(s.wire)),
             (f"{sink} buf", s.sink_buffer, sink_capacity, fmt.short_size(s.sink_buffer)),
             (f"{sink} tx", s.sink_kernel_tx, s.sink_sndbuf, fmt.short_size(s.sink_kernel_tx)),
@@ -111,14 +116,15 @@ class PipeDiagram(Widget):
         bars, labels = Text(), Text()
         for index, (stage, w) in enumerate(zip(stages, widths, strict=True)):
             name, value, capacity, amount = stage
+            queue = index == 1
             fill = fmt.fraction(value, capacity)
             if index:
-                bars.append(arrow, style="bold" if index == 1 else "dim")
+                bars.append(arrow, style="bold" if queue else "dim")
                 labels.append(" " * len(arrow))
             # A full wire is a busy link, not a pile-up: drawn in a neutral colour.
             neutral = "cyan" if name == "wire" else None
             bars.append_text(fmt.gauge(value, capacity, w, style=neutral))
-            percent = f" {fill * 100:.0f}%" if name == "queue" and fill is not None else ""
+            percent = f" {fill * 100:.0f}%" if queue and fill is not None else ""
             # the longest form that fits: "client rx 2.0K", "rx 2.0K", "2.0K"
             short = name.split()[-1]
             for label, shown in ((name, amount + percent), (short, amount + percent),
@@ -128,7 +134,7 @@ class PipeDiagram(Widget):
             amount = shown
             cell = Text()
             if label:
-                cell.append(label, style="bold" if name == "queue" else "dim")
+                cell.append(label, style="bold" if queue else "dim")
                 cell.append(" ")
             cell.append(amount, style=(neutral or fmt.fill_style(fill)) if fill else "")
             cell.truncate(w, pad=True)
@@ -137,7 +143,10 @@ class PipeDiagram(Widget):
 
 
 class DirectionPanel(Vertical):
-    """Pipe diagram, throughput (value and sparkline) and the limits in force."""
+    """Pipe diagram, throughput (value and sparkline), the path (who holds the queue and
+    the senders' windows, or in one connection's view its sender) and the limits in force.
+
+    `connection`: the panel of one connection (its own figures), not of the engine."""
 
     DEFAULT_CSS = """
     DirectionPanel {
@@ -147,9 +156,19 @@ class DirectionPanel(Vertical):
         border-subtitle-align: right;
         padding: 0 1;
     }
-    DirectionPanel .rates { height: 1; }
+    /* one line: the rates, the graph, the path; a taller panel: the path under the rates */
+    DirectionPanel .rates {
+        height: 1; layout: grid; grid-size: 3 1; grid-columns: 32 1fr 1fr;
+    }
+    DirectionPanel .left { column-span: 2; layout: horizontal; height: 1; }
     DirectionPanel .rate-value { width: 32; }
+    DirectionPanel PathInfo { width: 1fr; margin: 0 0 0 1; }
     DirectionPanel Sparkline { width: 1fr; height: 1; margin: 0 0 0 1; }
+    DirectionPanel.-detail { height: 7; }
+    DirectionPanel.-detail .rates { height: 3; grid-size: 2 1; grid-columns: 1fr 1fr; }
+    DirectionPanel.-detail .left { column-span: 1; layout: vertical; height: 3; }
+    DirectionPanel.-detail PathInfo { height: 2; margin: 0; }
+    DirectionPanel.-detail Sparkline { height: 3; }
     DirectionPanel.-flowing { border: round $success; }
     DirectionPanel.-backpressured { border: round $warning; }
     DirectionPanel.-blocked { border: round $error; }
@@ -158,14 +177,18 @@ class DirectionPanel(Vertical):
     DirectionPanel.-idle { border: round $panel-lighten-2; }
     """
 
-    def __init__(self, direction: str, **kwargs: Any):
+    def __init__(self, direction: str, connection: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.direction = direction
+        self.connection = connection
+        if connection:
+            self.add_class("-detail")
         self.history: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
         self.bits = True
         self.selected: str | None = None
         self._stats: DirectionStats | None = None
         self._limits = DirectionLimits()
+        self._conns: list[ConnectionStats] = []
         self._state = ""
         self._title: Text | None = None
         self._subtitle: Text | None = None
@@ -174,7 +197,9 @@ class DirectionPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield PipeDiagram(self.direction)
         with Horizontal(classes="rates"):
-            yield Label("", classes="rate-value")
+            with Container(classes="left"):
+                yield Label("", classes="rate-value")
+                yield PathInfo()
             yield Sparkline(list(self.history), summary_function=max)
 
     def on_mount(self) -> None:
@@ -184,6 +209,14 @@ class DirectionPanel(Vertical):
         """Add a sample to the throughput history (also while the display is frozen)."""
         self.history.append(stats.rate_out)
 
+    def show_connections(self, conns: list[ConnectionStats]) -> None:
+        """The connection list (the dashboard's panels): who holds the queue, the windows,
+        the links of their own."""
+        self._conns = conns
+        view = link_view(conns, self.direction, self._limits, self._stats)
+        self.query_one(PipeDiagram).link = view
+        self.query_one(PathInfo).view = view
+
     def show(
         self,
         stats: DirectionStats | None,
@@ -192,12 +225,20 @@ class DirectionPanel(Vertical):
     ) -> None:
         """Update in place from a snapshot."""
         self._stats = stats
+        limits_changed = limits != self._limits
         self._limits = limits
         s = stats or empty_direction(self.direction)
         diagram = self.query_one(PipeDiagram)
         diagram.limits = limits
         diagram.connections = connections
         diagram.stats = s
+        path = self.query_one(PathInfo)
+        if self.connection:
+            path.sender = s
+        else:
+            path.in_flight = s.in_flight
+            if limits_changed:
+                self.show_connections(self._conns)
         self.query_one(Sparkline).data = list(self.history)
         rates = Text()
         rates.append("in ", style="dim")
