@@ -31,7 +31,7 @@ class ShaperApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "shaper"
     COMMANDS = App.COMMANDS | {ShaperCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (200, "-huge")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
     BINDINGS = [
