@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
-from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from shaper.model.limits import DIRECTIONS, Limits
 from shaper.model.snapshots import ConnectionStats, EngineStats
 from tui import format as fmt
+from tui.bindings import APP_BINDINGS
 from tui.commands import ShaperCommands
 from tui.screens.dashboard import DashboardScreen
 from tui.source import DataSource, SourceError
@@ -34,16 +34,7 @@ class ShaperApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (200, "-huge")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
-    BINDINGS = [
-        Binding("q", "quit", "quit", id="quit"),
-        Binding("ctrl+q", "quit", "quit", id="quit_ctrl", show=False, priority=True),
-        Binding("question_mark,f1", "help", "help", id="help", key_display="?"),
-        Binding("space", "freeze", "freeze", id="freeze"),
-        Binding("e", "edit_limits", "limits", id="edit_limits"),
-        Binding("p", "profiles", "profiles", id="profiles"),
-        Binding("b", "toggle_bits", "bits", id="toggle_bits", show=False),
-        Binding("ctrl+s", "save_profile", "save profile", id="save_profile", show=False),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(
         self,

@@ -30,11 +30,15 @@ def kernel_text(name: str, k: KernelStats) -> Text:
 
 class ConnectionScreen(ShaperAppAccess, Screen[None]):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "back", id="back"),
-        Binding("c", "app.close_connection('close')", "close", id="conn_close"),
-        Binding("r", "app.close_connection('reset')", "reset", id="conn_reset"),
-        Binding("e", "edit", "own limits", id="conn_limits"),
-        Binding("x", "clear", "clear own limits", id="conn_clear_limits"),
+        Binding("escape", "app.pop_screen", "back", id="back", tooltip="back to the dashboard"),
+        Binding("c", "app.close_connection('close')", "close", id="conn_close",
+                tooltip="close this connection (FIN)"),
+        Binding("r", "app.close_connection('reset')", "reset", id="conn_reset",
+                tooltip="reset this connection (RST)"),
+        Binding("e", "edit", "own limits", id="conn_limits",
+                tooltip="limits for this connection only (it then has links of its own)"),
+        Binding("x", "clear", "clear own limits", id="conn_clear_limits",
+                tooltip="drop its own limits: back to the engine's and the shared link"),
     ]
     DEFAULT_CSS = """
     ConnectionScreen #info { height: auto; padding: 0 1; background: $panel; }

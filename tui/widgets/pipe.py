@@ -260,7 +260,10 @@ class DirectionPanel(Vertical):
         title.append(f"{ARROWS[self.direction]} {self.direction} ", style="bold")
         title.append(f"{source} → {sink}  ", style="dim")
         title.append(f" {state.upper()} ", style=f"reverse {fmt.STATE_STYLES.get(state, '')}")
-        subtitle = fmt.limits_summary(limits, self.bits, self.selected)
+        # the border's room: its corners and the spaces around the text
+        room = self.outer_size.width - 6 if self.outer_size.width else None
+        subtitle = fmt.limits_summary(limits, self.bits, self.selected, room,
+                                      link=not self.connection)
         # Borders repaint the whole panel: set them only when they change.
         if title != self._title:
             self._title = title
@@ -269,6 +272,9 @@ class DirectionPanel(Vertical):
         if subtitle != self._subtitle:
             self._subtitle = subtitle
             self.border_subtitle = subtitle
+
+    def on_resize(self) -> None:
+        self.redraw()
 
     def redraw(self) -> None:
         self.show(self._stats, self._limits, self.query_one(PipeDiagram).connections)
