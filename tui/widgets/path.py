@@ -202,7 +202,8 @@ def window_forms(window: tuple[int, int] | None) -> list[Text]:
     if window is None:
         return []
     conn_id, cwnd = window
-    return [_t("largest cwnd ", (fmt.short_size(cwnd), "bold"), " ", (f"#{conn_id}", "")),
+    amount = (fmt.short_size(cwnd), "bold")
+    return [_t("largest cwnd ", amount, " ", (f"#{conn_id}", "")), _t("max cwnd ", amount),
             _t("cwnd ", (f"≤{fmt.short_size(cwnd)}", "bold"))]
 
 
