@@ -136,6 +136,15 @@ def fit(pieces: Sequence[Sequence[Text]], width: int, separator: str = "  ") -> 
         else:
             kept = index
         text = line()
+    # what was shortened early may fit whole again now that later pieces are shorter
+    for index in range(kept):
+        while chosen[index] > 0:
+            chosen[index] -= 1
+            longer = line()
+            if longer.cell_len > width:
+                chosen[index] += 1
+                break
+            text = longer
     if text.cell_len > width:
         text.truncate(max(width, 0), overflow="ellipsis")
     return text
@@ -164,7 +173,7 @@ def holders_forms(view: LinkView) -> list[Text]:
             if text:
                 text.append(" ")
             text.append(f"#{conn_id}", style="bold")
-            text.append(f" {share * 100:.0f}%", style=fmt.fill_style(share))
+            text.append(f" {share * 100:.0f}%")  # a share, not a fill: no fill colour
         return text
 
     counts = range(min(len(view.holders), 3), 0, -1)

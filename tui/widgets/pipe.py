@@ -165,7 +165,7 @@ class DirectionPanel(Vertical):
     DirectionPanel PathInfo { width: 1fr; margin: 0 0 0 1; }
     DirectionPanel Sparkline { width: 1fr; height: 1; margin: 0 0 0 1; }
     DirectionPanel.-detail { height: 7; }
-    DirectionPanel.-detail .rates { height: 3; grid-size: 2 1; grid-columns: 1fr 1fr; }
+    DirectionPanel.-detail .rates { height: 3; grid-size: 2 1; grid-columns: 2fr 1fr; }
     DirectionPanel.-detail .left { column-span: 1; layout: vertical; height: 3; }
     DirectionPanel.-detail PathInfo { height: 2; margin: 0; }
     DirectionPanel.-detail Sparkline { height: 3; }
