@@ -283,3 +283,9 @@ async def test_rates_are_in_bits_by_default_and_b_switches_to_bytes():
 def test_an_empty_queue_and_no_connections_read_plainly():
     assert fit([holders_forms(LinkView())], 40).plain == "no connections"
     assert fit([holders_forms(LinkView(connections=2))], 40).plain == "queue empty"
+    held = LinkView(connections=2, holders=((3, 0.998), (1, 0.002)))
+    assert fit([holders_forms(held)], 40).plain == "held by #3 100%"  # no '#1 0%'
+    # the engine's figure is newer than the connection list: an empty queue is empty,
+    # and bytes nobody was seen holding yet are the next poll's to tell
+    assert fit([holders_forms(held, queued=0)], 40).plain == "queue empty"
+    assert fit([holders_forms(LinkView(connections=2), queued=4096)], 40).plain == "held by …"

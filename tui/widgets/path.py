@@ -160,23 +160,28 @@ def _t(*parts: str | tuple[str, str]) -> Text:
     return text
 
 
-def holders_forms(view: LinkView) -> list[Text]:
-    """'held by #3 80% #1 15%', shorter: '#3 80% #1 15%', '#3 80%'."""
-    if not view.holders:
+def holders_forms(view: LinkView, queued: int | None = None) -> list[Text]:
+    """'held by #3 80% #1 15%', shorter: '#3 80% #1 15%', '#3 80%'. `queued`: the bytes
+    the queue stage shows (the engine's figure comes more often than the connection list:
+    an empty queue is empty, whoever held it at the last poll)."""
+    shown = [(conn_id, share) for conn_id, share in view.holders if share >= 0.005]
+    if not shown or queued == 0:
         if not view.connections:
-            return [_t("no connections"), _t("none")]
-        return [_t(f"{view.label} empty"), _t("empty")]
+            return [_t("no connections"), _t("idle")]
+        if queued:  # bytes came since the last connection list: who holds them, next poll
+            return [_t("held by …"), _t("…")]
+        return [_t(f"{view.label} empty")]
 
     def listed(count: int) -> Text:
         text = Text()
-        for conn_id, share in view.holders[:count]:
+        for conn_id, share in shown[:count]:
             if text:
                 text.append(" ")
             text.append(f"#{conn_id}", style="bold")
             text.append(f" {share * 100:.0f}%")  # a share, not a fill: no fill colour
         return text
 
-    counts = range(min(len(view.holders), 3), 0, -1)
+    counts = range(min(len(shown), 3), 0, -1)
     forms = [_t("held by ") + listed(count) for count in counts]
     forms += [listed(count) for count in counts]
     return sorted(forms, key=lambda text: -text.cell_len)  # stable: the labelled form first
@@ -246,6 +251,7 @@ class PathInfo(Widget):
     """
 
     view: reactive[LinkView | None] = reactive(None, layout=False)
+    queued: reactive[int | None] = reactive(None, layout=False)
     in_flight: reactive[int | None] = reactive(None, layout=False)
     sender: reactive[DirectionStats | None] = reactive(None, layout=False)
 
@@ -254,7 +260,7 @@ class PathInfo(Widget):
         if self.sender is not None:
             return sender_forms(self.sender)
         view = self.view or LinkView()
-        first = [f for f in (holders_forms(view), own_forms(view)) if f]
+        first = [f for f in (holders_forms(view, self.queued), own_forms(view)) if f]
         second = [f for f in (flight_forms(self.in_flight), window_forms(view.window)) if f]
         return first, second
 

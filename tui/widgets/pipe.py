@@ -158,7 +158,7 @@ class DirectionPanel(Vertical):
     }
     /* one line: the rates, the graph, the path; a taller panel: the path under the rates */
     DirectionPanel .rates {
-        height: 1; layout: grid; grid-size: 3 1; grid-columns: 32 1fr 1fr;
+        height: 1; layout: grid; grid-size: 3 1; grid-columns: 32 3fr 2fr;
     }
     DirectionPanel .left { column-span: 2; layout: horizontal; height: 1; }
     DirectionPanel .rate-value { width: 32; }
@@ -215,7 +215,10 @@ class DirectionPanel(Vertical):
         self._conns = conns
         view = link_view(conns, self.direction, self._limits, self._stats)
         self.query_one(PipeDiagram).link = view
-        self.query_one(PathInfo).view = view
+        path = self.query_one(PathInfo)
+        path.view = view
+        if view.queued is not None:
+            path.queued = view.queued
 
     def show(
         self,
@@ -236,9 +239,10 @@ class DirectionPanel(Vertical):
         if self.connection:
             path.sender = s
         else:
-            path.in_flight = s.in_flight
             if limits_changed:
                 self.show_connections(self._conns)
+            path.in_flight = s.in_flight
+            path.queued = s.queue if diagram.link.queued is None else diagram.link.queued
         self.query_one(Sparkline).data = list(self.history)
         rates = Text()
         rates.append("in ", style="dim")
