@@ -4,8 +4,10 @@
 
 - the engine (`shaper serve` as a child, shaped so the pipes visibly fill);
 - a "world" child (`python -m shaper.demo --world`) with an upstream server on
-  127.0.0.1:0 and a load generator: two clients downloading, one uploading,
-  one downloading but reading slowly (its downstream blocks).
+  127.0.0.1:0 and a load generator: one client downloading for minutes (long
+  enough to open its connection and give it limits of its own), one
+  downloading a file again and again, one uploading, one downloading but
+  reading slowly (its downstream blocks).
 
 The world exits when its stdin closes (the display quit or died) and on
 Linux also when its parent dies. Quitting the display stops everything.
@@ -46,7 +48,8 @@ sockbuf = "64KiB"
 """
 
 CHUNK = 64 * 1024
-DOWNLOAD_SIZE = 1_500_000  # about 6 s at 2 Mbit/s
+DOWNLOAD_SIZE = 1_500_000  # about 6 s at 2 Mbit/s (longer: the downloads share the link)
+LONG_DOWNLOAD = 600.0  # seconds the long download runs before it starts again
 UPLOAD_SIZE = 500_000  # about 4 s at 1 Mbit/s
 SLOW_READ = 2048  # the slow reader takes 2 KiB every 250 ms (8 KiB/s)
 
@@ -99,6 +102,23 @@ async def downloader(host: str, port: int, pause: float) -> None:
         await asyncio.sleep(pause)
 
 
+async def long_downloader(host: str, port: int, duration: float = LONG_DOWNLOAD) -> None:
+    """One download without end, read as fast as it comes, for `duration` seconds."""
+    while True:
+        try:
+            reader, writer = await _connect(host, port)
+            writer.write(b"down 0\n")
+            await writer.drain()
+            started = time.monotonic()
+            while time.monotonic() - started < duration:
+                if not await reader.read(CHUNK):
+                    break
+            writer.close()
+        except ConnectionError:
+            pass
+        await asyncio.sleep(1)
+
+
 async def uploader(host: str, port: int, pause: float) -> None:
     block = b"u" * CHUNK
     while True:
@@ -148,7 +168,7 @@ async def world_main() -> None:
     if len(line) == 2:
         host, target = line[0], int(line[1])
         tasks = [
-            asyncio.create_task(downloader(host, target, pause=1.0)),
+            asyncio.create_task(long_downloader(host, target)),
             asyncio.create_task(downloader(host, target, pause=2.5)),
             asyncio.create_task(uploader(host, target, pause=1.5)),
             asyncio.create_task(slow_reader(host, target)),

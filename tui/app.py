@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
-from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from shaper.model.limits import DIRECTIONS, Limits
 from shaper.model.snapshots import ConnectionStats, EngineStats
 from tui import format as fmt
+from tui.bindings import APP_BINDINGS
 from tui.commands import ShaperCommands
 from tui.screens.dashboard import DashboardScreen
 from tui.source import DataSource, SourceError
@@ -31,19 +31,10 @@ class ShaperApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "shaper"
     COMMANDS = App.COMMANDS | {ShaperCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (200, "-huge")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
-    BINDINGS = [
-        Binding("q", "quit", "quit", id="quit"),
-        Binding("ctrl+q", "quit", "quit", id="quit_ctrl", show=False, priority=True),
-        Binding("question_mark,f1", "help", "help", id="help", key_display="?"),
-        Binding("space", "freeze", "freeze", id="freeze"),
-        Binding("e", "edit_limits", "limits", id="edit_limits"),
-        Binding("p", "profiles", "profiles", id="profiles"),
-        Binding("b", "toggle_bits", "bits", id="toggle_bits", show=False),
-        Binding("ctrl+s", "save_profile", "save profile", id="save_profile", show=False),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(
         self,
@@ -65,7 +56,7 @@ class ShaperApp(App[None]):
         self._limits_dict: dict[str, Any] | None = None
         self.connections: list[ConnectionStats] = []
         self.frozen = False
-        self.bits = False
+        self.bits = True  # rates in bits, the unit every limit, flag and profile is written in
         self.selected = ("downstream", "rate")
         self.engine_state = "connecting"
         self.dashboard = DashboardScreen()
@@ -92,6 +83,7 @@ class ShaperApp(App[None]):
     def dashboard_ready(self) -> None:
         """Called by the dashboard once its widgets exist: start following the engine."""
         self.dashboard.set_selected(*self.selected)
+        self.dashboard.set_bits(self.bits)
         self.dashboard.query_one(HeaderBar).source_text = self.source.description
         self._follow_engine()
 
@@ -236,6 +228,7 @@ class ShaperApp(App[None]):
         index = order.index(self.selected) if self.selected in order else 0
         self.selected = order[(index + offset) % len(order)]
         self.dashboard.set_selected(*self.selected)
+        self.dashboard.set_bits(self.bits)
 
     async def action_toggle_stall(self, direction: str) -> None:
         stalled = self.limits.direction(direction).stall

@@ -160,8 +160,14 @@ def step_limit(limits: DirectionLimits, field: str, up: bool, bits: bool) -> str
     raise ValueError(field)
 
 
-def limits_summary(limits: DirectionLimits, bits: bool, selected: str | None = None) -> Text:
-    """One line: rate, latency±jitter, buffer, sockbuf, stall; the selected field highlighted."""
+def limits_summary(
+    limits: DirectionLimits, bits: bool, selected: str | None = None,
+    width: int | None = None, link: bool = True,
+) -> Text:
+    """One line: rate, latency±jitter, buffer, sockbuf, link, tcp, stall; the selected field
+    highlighted. Within `width`: the link and tcp modes show always when they are not the
+    defaults (a link per connection, tcp off), and the defaults only where they fit.
+    `link=False`: leave the link out (one connection's: its sender line says which)."""
     text = Text()
     parts = [
         ("rate", limit_rate(limits.rate, bits)),
@@ -177,6 +183,23 @@ def limits_summary(limits: DirectionLimits, bits: bool, selected: str | None = N
         text.append(f"{label}{value}", style=style)
     if limits.sockbuf:
         text.append(f" sock {units.format_size(limits.sockbuf)}")
-    if limits.stall:
-        text.append(" STALL ", style="bold reverse magenta")
+    modes: list[tuple[str, bool]] = []  # (text, whether it is the default)
+    if link:
+        shared = limits.link == "shared"
+        modes.append(("link shared" if shared else "link per-conn", shared))
+    modes.append((f"tcp {limits.tcp}", limits.tcp == "emulated"))
+    stall = " STALL " if limits.stall else ""
+    room = None if width is None else width - text.cell_len - len(stall)
+    for mode, default in modes:
+        if not default:
+            text.append(f" {mode}", style="bold cyan")
+            if room is not None:
+                room -= len(mode) + 1
+    for mode, default in modes:
+        if default and (room is None or len(mode) + 1 <= room):
+            text.append(f" {mode}", style="dim")
+            if room is not None:
+                room -= len(mode) + 1
+    if stall:
+        text.append(stall, style="bold reverse magenta")
     return text

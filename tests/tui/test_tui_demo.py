@@ -79,7 +79,7 @@ def test_demo_shows_traffic_and_quits_cleanly(how):
             return bool(
                 re.search(rb"conn [1-9]", text)
                 and re.search(rb"FLOWING|BACKPRESSURED|BLOCKED", text)
-                and re.search(rb"out +[1-9][0-9.]* (KiB|MiB)/s", text)
+                and re.search(rb"out +[1-9][0-9.]* (kbit|Mbit)/s", text)
             )
 
         screen = read_until(master, traffic, timeout=45)

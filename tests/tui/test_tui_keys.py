@@ -26,7 +26,7 @@ async def shown(pilot) -> ShaperApp:
         ("filter conn", lambda app: app.dashboard.query_one(ConnectionsTable).has_class(
             "-filtering")),
         ("stall up", lambda app: app.source.limits.upstream.stall),
-        ("bytes and bits", lambda app: app.bits),
+        ("bits and bytes", lambda app: not app.bits),
         ("edit limits", lambda app: isinstance(app.screen, LimitsEditor)),
         ("help", lambda app: isinstance(app.screen, HelpScreen)),
     ],

@@ -54,10 +54,10 @@ async def test_editor_change_reaches_engine_and_comes_back(env: EngineEnv):
             pilot=pilot, what="engine report of the new rate",
         )
         panel = app.screen.query_one("#downstream", DirectionPanel)
-        assert "366 KiB/s" in str(panel.border_subtitle)  # 3 Mbit/s in bytes
+        assert "3.0 Mbit/s" in str(panel.border_subtitle)  # in bits, as it was written
         await pilot.press("b")
         await pilot.pause()
-        assert "3.0 Mbit/s" in str(panel.border_subtitle)
+        assert "366 KiB/s" in str(panel.border_subtitle)  # 3 Mbit/s in bytes
 
 
 async def test_invalid_entry_is_refused_and_old_limit_kept(env: EngineEnv):
@@ -264,14 +264,14 @@ async def test_connection_gets_its_own_limits(env: EngineEnv):
         assert env.engine.connection_limits(conn_id).downstream.rate == 1_000_000
         assert env.engine.limits.downstream.rate == 8_000_000  # the others keep theirs
         panel = view.query_one("#conn-downstream", DirectionPanel)
-        await wait_until(lambda: "122 KiB/s" in str(panel.border_subtitle), pilot=pilot,
+        await wait_until(lambda: "1.0 Mbit/s" in str(panel.border_subtitle), pilot=pilot,
                          what="own rate shown")
         await pilot.press("x")
         await wait_until(
             lambda: env.engine.connection_limits(conn_id).downstream.rate == 8_000_000,
             pilot=pilot, what="override dropped",
         )
-        await wait_until(lambda: "977 KiB/s" in str(panel.border_subtitle), pilot=pilot,
+        await wait_until(lambda: "8.0 Mbit/s" in str(panel.border_subtitle), pilot=pilot,
                          what="engine rate shown again")
 
 

@@ -46,7 +46,13 @@ def test_dashboard_wide(snap_compare):
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=settle)
 
 
-def test_dashboard_bits_and_selected_limit(snap_compare):
+def test_dashboard_120x36(snap_compare):
+    """Side by side and tall: the path on lines of its own under the rates."""
+    assert snap_compare(make_app(), terminal_size=(120, 36), run_before=settle)
+
+
+def test_dashboard_bytes_and_selected_limit(snap_compare):
+    """`b` switches from bits, the default, to bytes."""
     async def run_before(pilot) -> None:
         await settle(pilot)
         await pilot.press("b", "right_square_bracket")

@@ -22,18 +22,23 @@ def kernel_text(name: str, k: KernelStats) -> Text:
     text = Text()
     text.append(f"{name}: ", style="bold")
     rtt = f"{k.rtt_us / 1000:.1f} ms" if k.rtt_us is not None else "n/a"
-    text.append(f"rtt {rtt}  cwnd {k.cwnd if k.cwnd is not None else 'n/a'}  ")
+    # the kernel's own socket on this machine (TCP_INFO): its window counts segments
+    text.append(f"rtt {rtt}  cwnd {f'{k.cwnd} seg' if k.cwnd is not None else 'n/a'}  ")
     text.append(f"rcvbuf {fmt.size(k.rcvbuf)}  sndbuf {fmt.size(k.sndbuf)}")
     return text
 
 
 class ConnectionScreen(ShaperAppAccess, Screen[None]):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "back", id="back"),
-        Binding("c", "app.close_connection('close')", "close", id="conn_close"),
-        Binding("r", "app.close_connection('reset')", "reset", id="conn_reset"),
-        Binding("e", "edit", "own limits", id="conn_limits"),
-        Binding("x", "clear", "clear own limits", id="conn_clear_limits"),
+        Binding("escape", "app.pop_screen", "back", id="back", tooltip="back to the dashboard"),
+        Binding("c", "app.close_connection('close')", "close", id="conn_close",
+                tooltip="close this connection (FIN)"),
+        Binding("r", "app.close_connection('reset')", "reset", id="conn_reset",
+                tooltip="reset this connection (RST)"),
+        Binding("e", "edit", "own limits", id="conn_limits",
+                tooltip="limits for this connection only (it then has links of its own)"),
+        Binding("x", "clear", "clear own limits", id="conn_clear_limits",
+                tooltip="drop its own limits: back to the engine's and the shared link"),
     ]
     DEFAULT_CSS = """
     ConnectionScreen #info { height: auto; padding: 0 1; background: $panel; }
@@ -51,8 +56,8 @@ class ConnectionScreen(ShaperAppAccess, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(f"connection {self.conn_id}", id="info")
-        yield DirectionPanel("upstream", id="conn-upstream")
-        yield DirectionPanel("downstream", id="conn-downstream")
+        yield DirectionPanel("upstream", connection=True, id="conn-upstream")
+        yield DirectionPanel("downstream", connection=True, id="conn-downstream")
         yield Static("", id="kernel")
         yield EventLog(title=f"events of connection {self.conn_id}", id="conn-events")
         yield Footer()

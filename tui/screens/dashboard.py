@@ -24,21 +24,30 @@ class DashboardScreen(ShaperAppAccess, Screen[None]):
         Binding("question_mark,f1", "app.help", "help", id="help", key_display="?"),
         Binding("e", "app.edit_limits", "limits", id="edit_limits"),
         Binding("p", "app.profiles", "profiles", id="profiles"),
-        Binding("d", "app.toggle_stall('downstream')", "stall ▼", id="stall_downstream"),
-        Binding("u", "app.toggle_stall('upstream')", "stall ▲", id="stall_upstream"),
-        Binding("plus,equals_sign", "app.step(True)", "raise", id="step_up", key_display="+"),
-        Binding("minus", "app.step(False)", "lower", id="step_down", key_display="-"),
+        Binding("d", "app.toggle_stall('downstream')", "stall ▼", id="stall_downstream",
+                tooltip="stall / release downstream: nothing leaves, the queue fills"),
+        Binding("u", "app.toggle_stall('upstream')", "stall ▲", id="stall_upstream",
+                tooltip="stall / release upstream: nothing leaves, the queue fills"),
+        Binding("plus,equals_sign", "app.step(True)", "raise", id="step_up", key_display="+",
+                tooltip="step the selected limit up"),
+        Binding("minus", "app.step(False)", "lower", id="step_down", key_display="-",
+                tooltip="step the selected limit down"),
         Binding("left_square_bracket", "app.select_limit(-1)", "prev limit", id="prev_limit",
-                key_display="[", show=False),
+                key_display="[", show=False,
+                tooltip="select the previous limit for + and -"),
         Binding("right_square_bracket", "app.select_limit(1)", "limit", id="next_limit",
-                key_display="]"),
-        Binding("slash", "filter", "filter", id="filter", key_display="/", show=False),
-        Binding("o", "cycle_sort", "sort", id="sort", show=False),
+                key_display="]",
+                tooltip="select the next limit for + and - (highlighted in its border)"),
+        Binding("slash", "filter", "filter", id="filter", key_display="/", show=False,
+                tooltip="filter connections (address, route, state); esc clears"),
+        Binding("o", "cycle_sort", "sort", id="sort", show=False,
+                tooltip="sort connections by the next column (or click a column header)"),
         Binding("k", "app.close_connection('close')", "close conn", id="close_connection",
-                show=False),
+                show=False, tooltip="close the selected connection (FIN)"),
         Binding("K", "app.close_connection('reset')", "reset conn", id="reset_connection",
-                show=False),
-        Binding("escape", "clear_filter", "clear filter", id="clear_filter", show=False),
+                show=False, tooltip="reset the selected connection (RST)"),
+        Binding("escape", "clear_filter", "clear filter", id="clear_filter", show=False,
+                tooltip="clear the filter"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -70,6 +79,8 @@ class DashboardScreen(ShaperAppAccess, Screen[None]):
 
     def show_connections(self, conns: list[ConnectionStats]) -> None:
         self.query_one(ConnectionsTable).update_connections(conns)
+        for direction in ("upstream", "downstream"):
+            self.query_one(f"#{direction}", DirectionPanel).show_connections(conns)
 
     def set_selected(self, direction: str, field: str) -> None:
         for name in ("upstream", "downstream"):

@@ -14,9 +14,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
-from shaper.model.limits import DIRECTIONS, LimitError, Limits
+from shaper.model.limits import (
+    DIRECTIONS,
+    JITTER_DISTRIBUTIONS,
+    LINK_MODES,
+    TCP_MODES,
+    LimitError,
+    Limits,
+)
 from tui.screens.app_view import ShaperAppAccess
 from tui.source import SourceError
 
@@ -29,7 +37,18 @@ FIELDS = [
     ("buffer", "queue buffer", "64KiB"),
     ("sockbuf", "socket buffers", "default, 64KiB"),
     ("stall", "stall", "true or false"),
+    ("link", "link", "shared or per-connection"),
+    ("tcp", "tcp sender", "emulated or off"),
 ]
+# The fields that take one of a few words: typing offers the rest of the word (→ takes it).
+CHOICES = {
+    "jitter_distribution": JITTER_DISTRIBUTIONS,
+    "stall": ("true", "false"),
+    "link": LINK_MODES,
+    "tcp": TCP_MODES,
+}
+# A connection with limits of its own has links of its own: its editor shows no link mode.
+OWN_LINK = "own (its own limits)"
 
 
 def field_text(limits: Limits, direction: str, key: str) -> str:
@@ -81,16 +100,25 @@ class LimitsEditor(ShaperAppAccess, ModalScreen[Limits | None]):
                 for key, label, hint in FIELDS:
                     yield Label(label)
                     for direction in DIRECTIONS:
+                        fixed = key == "link" and self.conn_id is not None
+                        choices = CHOICES.get(key)
                         yield Input(
-                            field_text(self.limits, direction, key),
+                            OWN_LINK if fixed else field_text(self.limits, direction, key),
                             placeholder=hint,
                             id=f"{direction}-{key}",
                             compact=True,
                             select_on_focus=True,
+                            disabled=fixed,
+                            suggester=(
+                                SuggestFromList(choices, case_sensitive=True) if choices
+                                else None
+                            ),
+                            tooltip=f"one of: {', '.join(choices)}" if choices else None,
                         )
             yield Static(
                 "enter or ctrl+s applies, esc cancels. Rates: 2Mbit, 500KiB/s, off. "
-                "Sizes: 64KiB. Durations: 20ms.",
+                "Sizes: 64KiB. Durations: 20ms. link: shared (one link for every "
+                "connection) or per-connection; tcp: emulated or off.",
                 id="message",
             )
             with Horizontal():
@@ -105,7 +133,10 @@ class LimitsEditor(ShaperAppAccess, ModalScreen[Limits | None]):
         result: dict[str, Any] = {}
         for direction in DIRECTIONS:
             for key, _, _ in FIELDS:
-                text = self.query_one(f"#{direction}-{key}", Input).value.strip()
+                field = self.query_one(f"#{direction}-{key}", Input)
+                if field.disabled:
+                    continue
+                text = field.value.strip()
                 if text != field_text(self.limits, direction, key):
                     result.setdefault(direction, {})[key] = text
         return result

@@ -13,18 +13,57 @@ from textual.widgets import DataTable, Input
 from shaper.model.snapshots import ConnectionStats
 from tui import format as fmt
 
-# key, label, width
+# key, label, width. The columns after the first CORE ones are shown when there is room:
+# the age, then the route in the room left (shortened to fit).
 COLUMNS = [
     ("id", "id", 3),
     ("client", "client", 15),
-    ("age", "age", 5),
-    ("up_rate", "▲ rate", 10),
-    ("down_rate", "▼ rate", 10),
+    ("up_rate", "▲ rate", 11),
+    ("down_rate", "▼ rate", 11),
     ("up_queue", "▲q%", 3),
     ("down_queue", "▼q%", 3),
-    ("state", "state", 13),
-    ("route", "route", 36),
+    ("state", "state", 15),  # "backpressured *"
+    ("age", "age", 5),
+    ("route", "route", 0),
 ]
+CORE = 7
+CELL_PADDING = 1  # DataTable's, on each side of every cell
+ROUTE_MIN, ROUTE_MAX = 10, 48
+SCROLLBAR = 1  # kept free for the vertical scrollbar, so rows coming and going move nothing
+
+
+def column_layout(width: int) -> list[tuple[str, str, int]]:
+    """The columns that fit `width` cells: the core ones, then the age and the route if they
+    fit (the route takes the room left, up to ROUTE_MAX)."""
+    columns = COLUMNS[:CORE]
+    used = sum(w + 2 * CELL_PADDING for _, _, w in columns)
+    age = COLUMNS[CORE]
+    if used + age[2] + 2 * CELL_PADDING <= width - SCROLLBAR:
+        columns = [*columns, age]
+        used += age[2] + 2 * CELL_PADDING
+        room = min(width - SCROLLBAR - used - 2 * CELL_PADDING, ROUTE_MAX)
+        if room >= ROUTE_MIN:
+            columns.append(("route", "route", room))
+    return columns
+
+
+def route_text(route: str, width: int) -> str:
+    """'LISTEN -> UPSTREAM' in `width` cells: whole, then with the listen port alone, then
+    the two ports; cut with an ellipsis as a last resort."""
+    listen, _, upstream = route.partition(" -> ")
+    if not upstream:
+        forms = [route]
+    else:
+        listen_port = ":" + listen.rsplit(":", 1)[-1]
+        upstream_port = ":" + upstream.rsplit(":", 1)[-1]
+        forms = [f"{listen} → {upstream}", f"{listen_port} → {upstream}",
+                 f"{listen_port} → {upstream_port}", f"{listen_port}→{upstream_port}"]
+    for form in forms:
+        if len(form) <= width:
+            return form
+    return forms[-1][: max(width - 1, 0)] + "…"
+
+
 SORT_KEYS = ["id", "client", "age", "up_rate", "down_rate", "up_queue", "down_queue", "state"]
 
 
@@ -61,7 +100,7 @@ def _percent(fill: float) -> Text:
     return Text(f"{fill * 100:3.0f}", style=fmt.fill_style(fill), justify="right")
 
 
-def cells(conn: ConnectionStats, bits: bool) -> dict[str, Any]:
+def cells(conn: ConnectionStats, bits: bool, route_width: int = ROUTE_MAX) -> dict[str, Any]:
     state = _state(conn)
     state_text = Text(state, style=fmt.STATE_STYLES.get(state, ""))
     if conn.limits_override:
@@ -75,7 +114,7 @@ def cells(conn: ConnectionStats, bits: bool) -> dict[str, Any]:
         "up_queue": _percent(_queue_fill(conn, "upstream")),
         "down_queue": _percent(_queue_fill(conn, "downstream")),
         "state": state_text,
-        "route": conn.route,
+        "route": route_text(conn.route, route_width),
     }
 
 
@@ -92,7 +131,7 @@ class ConnectionsTable(Vertical):
 
     DEFAULT_CSS = """
     ConnectionsTable { height: 1fr; border: round $panel-lighten-2; border-title-align: left; }
-    ConnectionsTable > DataTable { height: 1fr; }
+    ConnectionsTable > DataTable { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }
     ConnectionsTable > Input { display: none; height: 1; border: none; }
     ConnectionsTable.-filtering > Input { display: block; }
     """
@@ -104,20 +143,46 @@ class ConnectionsTable(Vertical):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.bits = False
+        self.bits = True
         self.sort_key = "id"
         self.sort_reverse = False
         self.filter_text = ""
         self._rows: dict[int, dict[str, Any]] = {}
         self._conns: dict[int, ConnectionStats] = {}
         self._order: list[int] = []
+        self._columns = COLUMNS[:CORE]  # the columns shown; more once the width is known
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: address, route or state (esc clears)", compact=True)
-        table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True)
-        for key, label, width in COLUMNS:
+        table: DataTable[str | Text] = DataTable(
+            cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING
+        )
+        for key, label, width in self._columns:
             table.add_column(label, key=key, width=width)
         yield table
+
+    def on_resize(self) -> None:
+        self.fit_columns(self.content_size.width)
+
+    def fit_columns(self, width: int) -> None:
+        """Show the columns that fit `width` (the age and the route come and go at the end;
+        a new route width re-adds its column). The rows stay; their new cells are filled in
+        as rows come into view."""
+        wanted = column_layout(width)
+        if wanted == self._columns:
+            return
+        table = self.table
+        keep = 0
+        while keep < min(len(wanted), len(self._columns)) and wanted[keep] == self._columns[keep]:
+            keep += 1
+        for key, _, _ in reversed(self._columns[keep:]):
+            table.remove_column(key)
+        for key, label, column_width in wanted[keep:]:
+            table.add_column(label, key=key, width=column_width, default="")
+            for row in self._rows.values():
+                row.pop(key, None)
+        self._columns = wanted
+        self._refresh_visible()
 
     @property
     def table(self) -> DataTable[str | Text]:
@@ -163,8 +228,8 @@ class ConnectionsTable(Vertical):
         added = False
         for conn_id, conn in wanted.items():
             if conn_id not in self._rows:
-                new = cells(conn, self.bits)
-                table.add_row(*(new[key] for key, _, _ in COLUMNS), key=str(conn_id))
+                new = self._cells(conn)
+                table.add_row(*(new[key] for key, _, _ in self._columns), key=str(conn_id))
                 self._rows[conn_id] = new
                 added = True
         order = sorted(
@@ -196,11 +261,17 @@ class ConnectionsTable(Vertical):
             old = self._rows.get(conn_id)
             if conn is None or old is None:
                 continue
-            new = cells(conn, self.bits)
+            new = self._cells(conn)
             for key, value in new.items():
-                if old[key] != value:
+                if old.get(key) != value:
                     table.update_cell(str(conn_id), key, value)
             self._rows[conn_id] = new
+
+    def _cells(self, conn: ConnectionStats) -> dict[str, Any]:
+        """The cells of the columns shown."""
+        route_width = next((w for key, _, w in self._columns if key == "route"), 0)
+        values = cells(conn, self.bits, route_width)
+        return {key: values[key] for key, _, _ in self._columns}
 
     def _sort_rows(self) -> None:
         conns = self._conns

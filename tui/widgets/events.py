@@ -29,7 +29,7 @@ KIND_STYLES = {
 class EventLog(RichLog):
     DEFAULT_CSS = """
     EventLog { height: 5; border: round $panel-lighten-2; border-title-align: left;
-               scrollbar-size-vertical: 1; }
+               scrollbar-size-vertical: 1; overflow-x: hidden; overflow-y: auto; }
     """
 
     def __init__(self, title: str = "events", **kwargs: Any):

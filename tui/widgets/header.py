@@ -56,7 +56,7 @@ class HeaderBar(Static):
         self.routes: list[Any] = []
         self.source_text = ""
         self.engine_state = "connecting"
-        self.bits = False
+        self.bits = True
         self._snapshot: EngineStats | None = None
         self._shown: Text | None = None
 
