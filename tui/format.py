@@ -16,6 +16,7 @@ STATE_STYLES = {
     "blocked": "bold red",
     "stalled": "bold magenta",
     "half-closed": "cyan",
+    "opening": "blue",
     "closed": "dim",
     "open": "green",
     "connecting": "cyan",
@@ -25,10 +26,11 @@ STATE_STYLES = {
 STATE_HELP = {
     "flowing": "bytes move, nothing is full",
     "idle": "nothing to move",
-    "backpressured": "the queue is full: reading from the sender is paused",
+    "backpressured": "the queue or the sender's window is full: reading from it is paused",
     "blocked": "the receiver is slow: its write buffer is over the high mark",
     "stalled": "stalled by you: nothing is released, the queue fills",
     "half-closed": "the sender has finished; remaining bytes drain",
+    "opening": "the emulated handshake is under way: no byte may go yet",
     "closed": "closed",
 }
 

@@ -337,7 +337,12 @@ class Engine:
     def _link_queues(self, direction: str) -> tuple[int, int]:
         """(bytes queued, capacity) over the links of this direction: the shared link
         counts once, whatever number of connections share it."""
-        links = _distinct_links(self.connections.values(), direction, self.links.get(direction))
+        links = _distinct_links(
+            self.connections.values(),
+            direction,
+            self.links.get(direction),
+            self.limits.direction(direction).link == "shared",
+        )
         return sum(link.model.queued for link in links), sum(link.limits.buffer for link in links)
 
     def snapshot(self, connections: bool = False) -> stats.EngineStats:
@@ -366,12 +371,21 @@ class Engine:
         )
 
 
-def _distinct_links(conns: Any, direction: str, shared: LinkRunner | None) -> list[LinkRunner]:
-    links = [] if shared is None else [shared]
+def _distinct_links(
+    conns: Any, direction: str, shared: LinkRunner | None, shared_in_force: bool
+) -> list[LinkRunner]:
+    """The links in use in `direction`: the shared one once (if a connection uses it, or
+    the limits say new connections will), and every connection's own."""
+    links = []
+    uses_shared = shared_in_force
     for conn in conns:
         link = getattr(conn, direction).link
-        if not link.shared:
+        if link.shared:
+            uses_shared = True
+        else:
             links.append(link)
+    if uses_shared and shared is not None:
+        links.insert(0, shared)
     return links
 
 

@@ -363,6 +363,8 @@ class Pipe:
             return stats.HALF_CLOSED
         if self.link.limits.stall:
             return stats.STALLED
+        if not self.flow.is_open:
+            return stats.OPENING
         if self.sink_blocked or self.flow.receiver_slow:
             return stats.BLOCKED
         if not self.reading:

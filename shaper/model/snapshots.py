@@ -17,12 +17,13 @@ from typing import Any
 # Direction states, from healthiest to most stuck.
 FLOWING = "flowing"  # bytes move, nothing is full
 IDLE = "idle"  # nothing to move
-BACKPRESSURED = "backpressured"  # the queue is full: reading from the source is paused
+BACKPRESSURED = "backpressured"  # queue or window full: reading from the source is paused
 BLOCKED = "blocked"  # the sink is slow: its write buffer is over its high mark
 STALLED = "stalled"  # the user stalled the link: nothing is released
 HALF_CLOSED = "half-closed"  # the source has sent EOF; remaining bytes drain
+OPENING = "opening"  # the emulated handshake is under way: no byte may go yet
 CLOSED = "closed"
-STATES = (FLOWING, IDLE, BACKPRESSURED, BLOCKED, STALLED, HALF_CLOSED, CLOSED)
+STATES = (FLOWING, IDLE, BACKPRESSURED, BLOCKED, STALLED, HALF_CLOSED, OPENING, CLOSED)
 
 
 @dataclass(slots=True)  # not frozen: see the module's note
@@ -136,7 +137,7 @@ def aggregate(
     states = [p.state for p in parts]
     state = IDLE
     # A half-closed direction still draining its queue is not idle: it says so.
-    for candidate in (BLOCKED, BACKPRESSURED, STALLED, FLOWING, HALF_CLOSED):
+    for candidate in (BLOCKED, BACKPRESSURED, STALLED, FLOWING, HALF_CLOSED, OPENING):
         if candidate in states:
             state = candidate
             break

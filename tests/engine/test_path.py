@@ -174,3 +174,45 @@ async def test_a_connection_with_limits_of_its_own_leaves_the_shared_link_and_co
         await asyncio.wait_for(task, 20)
         assert bytes(received) == pattern(3_000_000)
         writer.close()
+
+
+@pytest.mark.timeout(30)
+async def test_a_direction_shows_opening_until_its_handshake_is_through():
+    limits = Limits().with_both({"latency": "200ms"})
+    async with (
+        Server(source(b"hello")) as server,
+        running(Engine([Route((HOST, 0), server.address)], limits)) as engine,
+    ):
+        reader, writer = await asyncio.open_connection(*engine.addresses[0])
+        await wait_until(lambda: engine.connections, 5, "the connection")
+
+        def states() -> tuple[str, str]:
+            [conn] = engine.snapshot(connections=True).connections
+            return conn.upstream.state, conn.downstream.state
+
+        assert states() == ("opening", "opening")
+        assert engine.snapshot().downstream.state == "opening"
+        # SYN, SYN-ACK, ACK: the server's bytes may go after 600 ms, arrive after 800.
+        assert await asyncio.wait_for(reader.readexactly(5), 5) == b"hello"
+        assert "opening" not in states()
+        writer.close()
+
+
+@pytest.mark.timeout(30)
+async def test_the_shared_link_counts_only_while_something_uses_it():
+    limits = Limits().with_both({"rate": "8Mbit", "buffer": "64KiB", "link": "per-connection"})
+    async with (
+        Server(source(pattern(100_000))) as server,
+        running(Engine([Route((HOST, 0), server.address)], limits)) as engine,
+    ):
+        assert engine.snapshot().downstream.queue_capacity == 0  # no link in use
+        reader, writer = await asyncio.open_connection(*engine.addresses[0])
+        await wait_until(lambda: engine.connections, 5, "the connection")
+        assert engine.snapshot().downstream.queue_capacity == 64 * 1024  # its own link only
+        engine.patch_limits({"downstream": {"link": "shared"}, "upstream": {"link": "shared"}})
+        await wait_until(
+            lambda: engine.snapshot(connections=True).connections[0].downstream.link == "shared",
+            10, "the move to the shared link",
+        )
+        assert engine.snapshot().downstream.queue_capacity == 64 * 1024  # the shared one, once
+        writer.close()

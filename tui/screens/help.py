@@ -85,11 +85,13 @@ PATH = [
 
 STATES = [
     ("flowing", "green", "bytes move, nothing is full"),
-    ("backpressured", "yellow", "queue full: reading from the sender is paused, it blocks"),
+    ("backpressured", "yellow", "queue or window full: reading from the sender is paused, it "
+     "blocks"),
     ("blocked", "red", "the receiver is slow: bytes wait in its write buffer"),
     ("stalled", "magenta", "stalled by you"),
     ("half-closed", "cyan", "the sender has finished (its FIN came): queued bytes drain, then "
      "the FIN is passed on"),
+    ("opening", "blue", "the emulated handshake is under way: no byte may go yet"),
     ("idle", "dim", "nothing to move"),
 ]
 

@@ -74,7 +74,10 @@ def _queue_fill(conn: ConnectionStats, direction: str) -> float:
 
 def _state(conn: ConnectionStats) -> str:
     """The most telling state of the two directions."""
-    order = ["blocked", "backpressured", "stalled", "flowing", "half-closed", "idle", "closed"]
+    order = [
+        "blocked", "backpressured", "stalled", "flowing", "half-closed", "opening", "idle",
+        "closed",
+    ]
     states = (conn.upstream.state, conn.downstream.state)
     for candidate in order:
         if candidate in states:

@@ -174,6 +174,7 @@ class DirectionPanel(Vertical):
     DirectionPanel.-blocked { border: round $error; }
     DirectionPanel.-stalled { border: round magenta; }
     DirectionPanel.-half-closed { border: round cyan; }
+    DirectionPanel.-opening { border: round blue; }
     DirectionPanel.-idle { border: round $panel-lighten-2; }
     """
 
