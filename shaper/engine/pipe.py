@@ -305,7 +305,7 @@ class Pipe:
         flow = self.flow
         now_s = self.loop.time()
         now = now_s * 1_000_000
-        due = flow.release(now + TOLERANCE_US)
+        due = flow.release(now + TOLERANCE_US)  # what is due within the tolerance
         if due:
             sink = self.sink
             written = 0
@@ -315,7 +315,7 @@ class Pipe:
             self.meter_out.add(now_s, written)
             self.last_active = now_s
         if flow.window is not None:
-            flow.acknowledge(now, self._peer_taken)
+            flow.acknowledge(now + TOLERANCE_US, self._peer_taken)
         if self.next_link is not None:
             self._move_when_drained()
         self._alarm.arm(flow.next_deadline())
@@ -323,9 +323,9 @@ class Pipe:
 
     def _peer_taken(self) -> int:
         """Bytes the receiver's kernel has taken: written, less what our transport and
-        our kernel send queue still hold."""
+        our kernel have not sent yet."""
         held = self.sink.get_write_buffer_size()
-        unsent = self.sink_kernel.tx_queue() if self.sink_kernel is not None else None
+        unsent = self.sink_kernel.tx_unsent() if self.sink_kernel is not None else None
         return self.flow.bytes_out - held - (unsent or 0)
 
     def _flow_control(self) -> None:

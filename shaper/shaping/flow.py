@@ -258,9 +258,10 @@ class Flow:
             self.bytes_out += released
             self._written += released
             if self.window is not None:
-                self._released.append(
-                    _Released(self._written, now, now + self.reverse_latency)
-                )
+                # Checked at once: a receiver with room takes the bytes as they are written,
+                # and their ack is then due one reverse latency later, with no check of
+                # its own (one timer event per slice, not two).
+                self._released.append(_Released(self._written, now, now))
         if self.sink_blocked:
             self.stuck, self._next_due = wire.due(now)
         else:
