@@ -12,17 +12,37 @@ from typing import TYPE_CHECKING, Any
 from shaper._version import __version__
 
 if TYPE_CHECKING:
-    from shaper.engine.api import Proxy, open_proxy
     from shaper.model.limits import DirectionLimits, LimitError, Limits
+    from shaper.profiles.model import Profile, ProfileError
+    from shaper.testing.aio import AsyncProxy, open_proxy
+    from shaper.testing.options import ProxyError, UnknownConnection
+    from shaper.testing.sync import Proxy
 
 _LAZY = {
-    "Proxy": "shaper.engine.api",
-    "open_proxy": "shaper.engine.api",
+    "Proxy": "shaper.testing.sync",
+    "AsyncProxy": "shaper.testing.aio",
+    "open_proxy": "shaper.testing.aio",
+    "ProxyError": "shaper.testing.options",
+    "UnknownConnection": "shaper.testing.options",
     "DirectionLimits": "shaper.model.limits",
     "LimitError": "shaper.model.limits",
     "Limits": "shaper.model.limits",
+    "Profile": "shaper.profiles.model",
+    "ProfileError": "shaper.profiles.model",
 }
-__all__ = ["DirectionLimits", "LimitError", "Limits", "Proxy", "__version__", "open_proxy"]
+__all__ = [
+    "AsyncProxy",
+    "DirectionLimits",
+    "LimitError",
+    "Limits",
+    "Profile",
+    "ProfileError",
+    "Proxy",
+    "ProxyError",
+    "UnknownConnection",
+    "__version__",
+    "open_proxy",
+]
 
 
 def __getattr__(name: str) -> Any:

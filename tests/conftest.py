@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The pytest plugin's tests run pytest on small projects of their own.
+pytest_plugins = ("pytester",)
+
 
 @pytest.fixture(autouse=True)
 def private_config(tmp_path_factory, monkeypatch):

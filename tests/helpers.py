@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -56,6 +59,8 @@ async def wait_until(
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
+        if inspect.isawaitable(result):  # an async predicate: `lambda: proxy.stats()`
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:
@@ -266,6 +271,53 @@ def http_server(handler: Callable[..., BaseHTTPRequestHandler] = HttpHandler,
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def free_port() -> int:
+    """A loopback port nothing listened on a moment ago (for servers that cannot take 0)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, int]]:
+    """A real redis-server of our own on a free loopback port, nothing saved to disk;
+    stopped (and waited for) when the block ends. Skips the test where redis-server is not
+    installed (`apt-get install redis-server`; CI installs it)."""
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    for _attempt in range(3):  # the port may be taken between the look and the bind
+        port = free_port()
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while process.poll() is None and time.monotonic() < deadline:
+                try:
+                    with socket.create_connection((HOST, port), 1) as probe:
+                        probe.sendall(b"PING\r\n")
+                        if probe.recv(16).startswith(b"+PONG"):
+                            break
+                except OSError:
+                    time.sleep(0.02)
+            else:
+                continue  # it exited (port taken) or never answered: another port
+            yield HOST, port
+            return
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    raise RuntimeError("redis-server did not start on a free port in 3 attempts")
 
 
 # -- an engine ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def under(modules: set[str], *packages: str) -> set[str]:
 
 def test_the_headless_engine_loads_no_display():
     modules = loaded_after(
-        "import shaper.engine.engine, shaper.engine.api, shaper.cli.serve, shaper.control.server\n"
+        "import shaper.engine.engine, shaper.testing.aio, shaper.cli.serve, shaper.control.server\n"
         "from shaper.cli.main import build_parser\nbuild_parser()"
     )
     assert "shaper.engine.engine" in modules  # the probe did load the engine
@@ -52,12 +52,28 @@ def test_plain_values_load_nothing_of_the_engine():
     assert not under(modules, "shaper.engine", "shaper.control", "asyncio", "socket", "aiohttp")
 
 
-@pytest.mark.parametrize("name", ["Proxy", "open_proxy", "Limits", "DirectionLimits", "LimitError"])
+@pytest.mark.parametrize("name", ["Proxy", "AsyncProxy", "open_proxy", "ProxyError",
+                                  "UnknownConnection", "Limits", "DirectionLimits", "LimitError",
+                                  "Profile", "ProfileError"])
 def test_the_package_root_loads_its_names_on_first_use(name):
     modules = loaded_after(f"import shaper\nassert shaper.__version__\nshaper.{name}")
     assert "shaper.model.limits" in modules
     modules = loaded_after("import shaper")
     assert not under(modules, "shaper.engine", "shaper.model", "asyncio")
+
+
+def test_the_pytest_plugin_loads_nothing_of_the_proxy_until_a_test_asks():
+    # pytest loads it in every run of a project that has shaper installed.
+    modules = loaded_after("import shaper.testing.plugin")
+    assert "pytest" in modules
+    assert not under(modules, "shaper.engine", "shaper.control", "shaper.launcher",
+                     "shaper.testing.sync", "shaper.testing.aio", "shaper.profiles", "aiohttp")
+
+
+def test_the_sync_proxy_loads_no_http_library_nor_the_engine():
+    modules = loaded_after("import shaper\nshaper.Proxy")
+    assert "shaper.control.sync_client" in modules
+    assert not under(modules, "aiohttp", "shaper.engine", "textual")
 
 
 def test_an_unknown_root_name_is_an_attribute_error():

@@ -84,7 +84,9 @@ class ShaperApp(App[None]):
         """Called by the dashboard once its widgets exist: start following the engine."""
         self.dashboard.set_selected(*self.selected)
         self.dashboard.set_bits(self.bits)
-        self.dashboard.query_one(HeaderBar).source_text = self.source.description
+        header = self.dashboard.query_one(HeaderBar)
+        header.source_text = self.source.description
+        header.control_url = self.source.control_url
         self._follow_engine()
 
     @work(exclusive=True, group="source")

@@ -30,6 +30,8 @@ class DataSource:
 
     #: shown in the header, e.g. the control URL
     description: str = ""
+    #: the control API of the engine shown, for the user's own scripts (None: fixed data)
+    control_url: str | None = None
 
     async def open(self) -> dict[str, Any]:
         """Connect; return the engine status (routes, profile, limits...)."""
@@ -79,6 +81,7 @@ class ControlSource(DataSource):
         self.url = url
         self.token = token
         self.description = url
+        self.control_url = url
         self._client: Any = None
 
     async def open(self) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from typing import Any
 
 from shaper.cli import exits
 from shaper.cli.flags import (
+    add_engine_flags,
     add_limit_flags,
-    add_profile_flags,
     add_route_flags,
+    checked_control,
     engine_settings,
     limit_argv,
     route_argv,
@@ -41,8 +42,8 @@ def register(subparsers: Any) -> None:
     )
     add_route_flags(run)
     add_limit_flags(run)
-    add_profile_flags(run)
-    run.set_defaults(func=cmd_run, parser=run, stats_interval="1s")
+    add_engine_flags(run, headless=False)
+    run.set_defaults(func=cmd_run, parser=run)
 
     attach = subparsers.add_parser(
         "attach",
@@ -83,20 +84,32 @@ def register(subparsers: Any) -> None:
 
 
 def serve_argv(args: argparse.Namespace) -> list[str]:
-    """The `shaper serve` arguments equivalent to the run flags given."""
+    """The `shaper serve` arguments equivalent to the run flags given (the control API's
+    address and token go to EngineProcess)."""
     argv = route_argv(args)
     if args.profile:
         argv += ["--profile", args.profile]
     if args.profiles_dir:
         argv += ["--profiles-dir", args.profiles_dir]
+    if args.stats_jsonl:
+        argv += ["--stats-jsonl", args.stats_jsonl, "--stats-interval", args.stats_interval]
     return argv + limit_argv(args)
 
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from shaper.launcher import EngineProcess, EngineStartError
 
-    engine_settings(args, parser)  # bad routes, limits or profile: exit 2 here, not in the child
-    engine = EngineProcess(serve_argv(args))
+    # Bad routes, limits, profile or control address: exit 2 here, not in the child.
+    engine_settings(args, parser)
+    checked_control(args, parser)
+    if args.stats_jsonl == "-":
+        parser.error(
+            "argument --stats-jsonl: '-' (stdout) would write over the display; give a file"
+        )
+    engine = EngineProcess(
+        serve_argv(args), control=args.control or "127.0.0.1:0", token=args.control_token
+    )
+    summary = None
     try:
         try:
             engine.start()
@@ -105,9 +118,39 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return exits.USAGE if engine.returncode == exits.USAGE else exits.FAILED
         for address in engine.listen:
             print(f"listening on {address}", file=sys.stderr)
-        return int(_display().run_display(engine.control_url))
+        print(f"control on {engine.control_url}", file=sys.stderr)
+        code = int(_display().run_display(engine.control_url, token=args.control_token))
+        summary = _summary(engine.control_url, args.control_token)
+        return code
     finally:
         engine.stop()
+        # The last words on the terminal: the engine is gone (the lines above, printed
+        # before the display, said it was listening).
+        if engine.ready is not None:
+            closed = ", ".join(engine.listen)
+            print(f"shaper run: engine stopped; {closed} closed"
+                  + (f" ({summary})" if summary else ""), file=sys.stderr)
+
+
+def _summary(url: str, token: str | None) -> str | None:
+    """What the engine did, in one phrase, or None if it cannot say any more."""
+    from shaper.control.client import ControlClient
+    from shaper.model.units import human_bytes
+
+    async def ask() -> str:
+        async with ControlClient(url, token=token, timeout=2.0) as client:
+            stats = await client.stats()
+        return (
+            f"{stats.connections_total} connection{'' if stats.connections_total == 1 else 's'}"
+            f", {human_bytes(stats.bytes_upstream)} "
+            f"upstream and {human_bytes(stats.bytes_downstream)} downstream in "
+            f"{stats.uptime:.0f}s"
+        )
+
+    try:
+        return asyncio.run(ask())
+    except ControlError:
+        return None
 
 
 async def _probe(url: str, token: str | None) -> None:

@@ -176,22 +176,61 @@ def add_profile_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profiles-dir", metavar="DIR", help="look for profiles here first")
 
 
-def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+LOG_FORMATS = ("text", "json")
+
+
+def add_engine_flags(parser: argparse.ArgumentParser, *, headless: bool = True) -> None:
+    """The flags of an engine that `serve` runs in the foreground and `run` as a child
+    (`headless=False`: the display owns the terminal, so no event log and no stdout)."""
     add_profile_flags(parser)
     group = parser.add_argument_group("engine")
     group.add_argument(
         "--control",
         metavar="HOST:PORT",
-        help="serve the control API here (port 0 picks one; loopback unless a token is set)",
+        help="serve the control API here (port 0 picks one; loopback unless a token is set)"
+        + ("" if headless else "; default: a free loopback port, shown on the screen"),
     )
     group.add_argument(
         "--control-token", metavar="TOKEN", help="bearer token the control API requires"
     )
     group.add_argument(
-        "--stats-jsonl", metavar="PATH", help="write one JSON snapshot per interval ('-' = stdout)"
+        "--stats-jsonl",
+        metavar="PATH",
+        help="write one JSON snapshot per interval" + (" ('-' = stdout)" if headless else ""),
     )
     group.add_argument("--stats-interval", default="1s", metavar="DURATION", help="default 1s")
-    group.add_argument("--ready-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
+    if headless:
+        group.add_argument(
+            "--log",
+            action="store_true",
+            help="print every event to stderr, one line each (connects, closes, resets, "
+            "errors, limit and profile changes, scenario phases)",
+        )
+        group.add_argument(
+            "--log-format",
+            choices=LOG_FORMATS,
+            default=None,
+            help="text (the default) or json: one JSON object per line, the API's events "
+            "(implies --log)",
+        )
+        group.add_argument("--ready-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
+
+
+def checked_control(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[str, int] | None:
+    """Where --control asks for the control API, checked before anything starts: a bad
+    address, or one off loopback without --control-token, exits 2."""
+    if not args.control:
+        return None
+    from shaper.control.security import ControlSecurityError, check_bind
+
+    try:
+        control = parse_control_address(args.control)
+        check_bind(control[0], args.control_token)
+    except (ValueError, ControlSecurityError) as exc:
+        parser.error(f"argument --control: {exc}")
+    return control
 
 
 def parse_control_address(text: str) -> tuple[str, int]:

@@ -1,4 +1,4 @@
-"""`shaper profiles list | show | validate | save`."""
+"""`shaper profiles list | show | validate | apply | save`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from shaper.cli import exits
@@ -19,7 +20,10 @@ from shaper.profiles import (
     ProfileError,
     dump_profile,
     list_profiles,
+    load_file,
     load_profile,
+    looks_like_path,
+    profile_to_dict,
     save_profile,
     user_profiles_dir,
 )
@@ -56,6 +60,20 @@ def register(subparsers: Any) -> None:
     common(p_validate)
     p_validate.add_argument("files", nargs="+", metavar="FILE|NAME")
     p_validate.set_defaults(func=cmd_validate, parser=p_validate)
+
+    p_apply = verbs.add_parser(
+        "apply",
+        help="apply a profile to a running engine",
+        description="Apply a profile to a running engine through its control API: its open "
+        "connections take the new limits at once, and the profile's scenario starts. A NAME is "
+        "looked up by the engine (shaper profiles list on its machine); a FILE (a path, or a "
+        "name ending in .toml) is read here and sent whole, so it need not exist where the "
+        "engine runs. Example: shaper profiles apply 3g --control 127.0.0.1:8475",
+    )
+    p_apply.add_argument("profile", metavar="NAME|FILE")
+    add_client_flags(p_apply)
+    p_apply.add_argument("--json", action="store_true", help="print the engine's answer as JSON")
+    p_apply.set_defaults(func=cmd_apply, parser=p_apply)
 
     p_save = verbs.add_parser(
         "save",
@@ -115,8 +133,6 @@ def cmd_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _parent(path: str) -> str:
-    from pathlib import Path
-
     return str(Path(path).parent)
 
 
@@ -202,6 +218,41 @@ def cmd_validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if failed:
         print(f"{failed} of {len(args.files)} invalid", file=sys.stderr)
         return exits.USAGE
+    return exits.OK
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+def cmd_apply(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from shaper.cli.remote import client_for, format_limits, report
+
+    body = None
+    if looks_like_path(args.profile) or Path(args.profile).is_file():
+        try:
+            body = profile_to_dict(load_file(Path(args.profile).expanduser()))
+        except ProfileError as exc:
+            return _error(str(exc))
+
+    async def apply() -> dict[str, Any]:
+        async with client_for(args) as client:
+            if body is not None:
+                return await client.apply_profile(body=body)
+            return await client.apply_profile(name=args.profile)
+
+    try:
+        state = asyncio.run(apply())
+    except ControlError as exc:
+        return report("profiles apply", exc)
+    if args.json:
+        print(json.dumps(state, indent=2))
+        return exits.OK
+    where = "read from " + args.profile if body is not None else "by name"
+    print(f"applied profile {state.get('profile')} ({where})")
+    scenario = state.get("scenario")
+    if scenario:
+        print(f"scenario: {scenario.get('phases')} phases, now {scenario.get('phase')!r}")
+    print(format_limits(Limits.from_dict(state["limits"]), title="engine limits"))
     return exits.OK
 
 

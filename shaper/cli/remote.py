@@ -196,7 +196,9 @@ def format_stats(s: EngineStats) -> str:
     lines = [
         f"uptime {s.uptime:.1f}s   connections {s.connections_open} open, "
         f"{s.connections_total} total   resets {s.resets}   errors {s.errors}"
-        + (f"   profile {s.profile}" if s.profile else "")
+        + (f"   profile {s.profile}" if s.profile else ""),
+        f"delivered since start: {_size(s.bytes_upstream)} upstream, "
+        f"{_size(s.bytes_downstream)} downstream",
     ]
     if s.scenario:
         phase = s.scenario.get("phase")

@@ -8,6 +8,8 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from typing import IO, Any
 
 from shaper.cli import exits
@@ -16,10 +18,12 @@ from shaper.cli.flags import (
     add_engine_flags,
     add_limit_flags,
     add_route_flags,
+    checked_control,
     engine_settings,
-    parse_control_address,
 )
 from shaper.model.addresses import format_address
+from shaper.model.limits import DIRECTIONS, LIMIT_KEYS, DirectionLimits, Limits
+from shaper.model.snapshots import Event
 
 
 class UsageError(Exception):
@@ -40,15 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = engine_settings(args, parser)
-    control = None
-    if args.control:
-        from shaper.control.security import ControlSecurityError, check_bind
-
-        try:
-            control = parse_control_address(args.control)
-            check_bind(control[0], args.control_token)
-        except (ValueError, ControlSecurityError) as exc:
-            parser.error(f"argument --control: {exc}")
+    control = checked_control(args, parser)
     stats_out: IO[str] | None = None
     if args.stats_jsonl and args.stats_jsonl != "-":
         try:
@@ -103,7 +99,13 @@ async def serve(
     tasks: list[asyncio.Task[None]] = []
     # Started as a child by EngineProcess: stop when that parent goes away.
     watch = watch_parent(asyncio.get_running_loop())
+    # From here on SIGINT and SIGTERM stop the engine cleanly, even one that comes the
+    # moment the first line is out.
+    stop = stop_on_signals()
     try:
+        log_format = args.log_format or ("text" if args.log else None)
+        if log_format is not None:
+            engine.event_listeners.append(event_logger(log_format, sys.stderr))
         if settings.profile is not None:
             engine.apply_profile(settings.profile, settings.changes)
         for line in engine.describe_routes():
@@ -121,14 +123,18 @@ async def serve(
                 raise UsageError(f"cannot serve the control API on {args.control}: {exc}") from None
             control_url = f"http://{format_address(bound)}"
             print(f"control on {control_url}", flush=True)
+        for line in describe_settings(engine.profile_name, engine.scenario_status(),
+                                      engine.limits):
+            print(line, flush=True)
         # One JSON line on a pipe the parent handed over: readiness without a sleep.
         write_ready(args.ready_fd, control_url, engine.addresses)
         if stats_out is not None:
             tasks.append(
                 asyncio.create_task(write_stats(engine, stats_out, settings.stats_interval))
             )
-        await wait_for_signal()
+        await stop.wait()
     finally:
+        remove_signal_handlers()
         if watch is not None:
             watch.cancel()
         for task in tasks:
@@ -140,16 +146,22 @@ async def serve(
     return exits.OK
 
 
-async def wait_for_signal() -> None:
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (remove_signal_handlers() undoes it)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    return stop
+
+
+def remove_signal_handlers() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.remove_signal_handler(sig)
 
 
 async def write_stats(engine: Any, out: IO[str], interval: float) -> None:
@@ -161,3 +173,53 @@ async def write_stats(engine: Any, out: IO[str], interval: float) -> None:
         with contextlib.suppress(BrokenPipeError):
             out.write(json.dumps(engine.snapshot(connections=True).to_dict()) + "\n")
             out.flush()
+
+
+# -- what serve tells --------------------------------------------------------------------
+
+
+def describe_direction(limits: DirectionLimits) -> str:
+    """The limits of one direction that differ from the defaults, as the flags write them."""
+    now, default = limits.to_dict(), DirectionLimits().to_dict()
+    parts = []
+    for key in LIMIT_KEYS:
+        if now[key] != default[key]:
+            value = now[key]
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            parts.append(f"{key} {text}")
+    return ", ".join(parts) if parts else "unshaped (the defaults)"
+
+
+def describe_settings(
+    profile: str | None, scenario: dict[str, Any] | None, limits: Limits
+) -> list[str]:
+    """The lines serve prints once it runs: the profile and the limits in force."""
+    line = f"profile {profile}" if profile else "profile none"
+    if scenario:
+        line += f" (scenario of {scenario['phases']} phases, now {scenario['phase']!r})"
+    width = max(len(d) for d in DIRECTIONS)
+    return [line] + [
+        f"limits {d:<{width}}  {describe_direction(limits.direction(d))}" for d in DIRECTIONS
+    ]
+
+
+def format_event(event: Event) -> str:
+    """One line of `--log`: local time to the millisecond, the kind, the connection, what."""
+    stamp = datetime.fromtimestamp(event.time).astimezone().isoformat(timespec="milliseconds")
+    who = f" #{event.connection}" if event.connection is not None else ""
+    return f"{stamp} {event.kind}{who} {event.message}"
+
+
+def event_logger(log_format: str, out: IO[str]) -> Callable[[Event], None]:
+    """A listener for the engine's events writing each as one line (text or JSON) to `out`.
+    A closed or full output loses lines, never the engine."""
+
+    def write(event: Event) -> None:
+        line = json.dumps(event.to_dict()) if log_format == "json" else format_event(event)
+        try:
+            out.write(line + "\n")
+            out.flush()
+        except (OSError, ValueError):
+            pass
+
+    return write

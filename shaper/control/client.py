@@ -23,8 +23,11 @@ from shaper.control.endpoint import (
     DEFAULT_CONTROL_URL,
     TOKEN_ENV,
     ControlError,
+    check_status,
     default_control_url,
+    error_from,
     normalize_url,
+    not_an_engine,
 )
 from shaper.model.limits import Limits
 from shaper.model.snapshots import (
@@ -104,11 +107,11 @@ class ControlClient:
                 text = await response.text(errors="replace")
                 is_json = response.content_type == "application/json"
                 if response.status >= 400:
-                    raise _error_from(self.url, response.status, text, is_json)
+                    raise error_from(self.url, response.status, text, is_json)
                 if not json_answer:
                     return text
                 if not is_json:
-                    raise _not_an_engine(self.url, response.status, response.content_type)
+                    raise not_an_engine(self.url, response.status, response.content_type)
                 return json.loads(text)
         except aiohttp.ClientConnectionError as exc:
             raise ControlError(
@@ -134,7 +137,7 @@ class ControlClient:
     # -- engine ---------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        return self._typed("/v1/status", _status, await self._request("GET", "/v1/status"))
+        return self._typed("/v1/status", check_status, await self._request("GET", "/v1/status"))
 
     async def stats(self, connections: bool = False) -> EngineStats:
         params = {"connections": "1"} if connections else None
@@ -153,9 +156,9 @@ class ControlClient:
             async with session.get(self.url + "/v1/stream", params=params) as response:
                 if response.status >= 400:
                     is_json = response.content_type == "application/json"
-                    raise _error_from(self.url, response.status, await response.text(), is_json)
+                    raise error_from(self.url, response.status, await response.text(), is_json)
                 if response.content_type != "text/event-stream":
-                    raise _not_an_engine(self.url, response.status, response.content_type)
+                    raise not_an_engine(self.url, response.status, response.content_type)
                 data: list[bytes] = []
                 async for raw in response.content:
                     line = raw.rstrip(b"\r\n")
@@ -235,31 +238,3 @@ class ControlClient:
 
     async def openapi(self) -> dict[str, Any]:
         return await self._request("GET", "/v1/openapi.json")
-
-
-def _status(data: Any) -> dict[str, Any]:
-    if not (isinstance(data, dict) and isinstance(data.get("version"), str)
-            and isinstance(data.get("routes"), list)):
-        raise ValueError("no version and routes")
-    return data
-
-
-def _not_an_engine(url: str, status: int, content_type: str) -> ControlError:
-    # Status 0, like an unreachable engine: there is no shaper to answer there.
-    return ControlError(
-        0,
-        f"{url} is not a shaper engine: it answered HTTP {status} with {content_type or 'no'} "
-        "content instead of the control API's JSON",
-    )
-
-
-def _error_from(url: str, status: int, text: str, is_json: bool) -> ControlError:
-    data = None
-    if is_json:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-    if isinstance(data, dict) and "error" in data:
-        return ControlError(status, str(data["error"]), data.get("field"))
-    return _not_an_engine(url, status, "non-JSON" if not is_json else "unexpected JSON")

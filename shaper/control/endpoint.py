@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:8475"
 CONTROL_ENV = "SHAPER_CONTROL"
@@ -36,3 +38,34 @@ class ControlError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def check_status(data: Any) -> dict[str, Any]:
+    """The answer to /v1/status, if it is one (ValueError otherwise)."""
+    if not (isinstance(data, dict) and isinstance(data.get("version"), str)
+            and isinstance(data.get("routes"), list)):
+        raise ValueError("no version and routes")
+    return data
+
+
+def not_an_engine(url: str, status: int, content_type: str) -> ControlError:
+    # Status 0, like an unreachable engine: there is no shaper to answer there.
+    return ControlError(
+        0,
+        f"{url} is not a shaper engine: it answered HTTP {status} with {content_type or 'no'} "
+        "content instead of the control API's JSON",
+    )
+
+
+def error_from(url: str, status: int, text: str, is_json: bool) -> ControlError:
+    """The ControlError an error answer stands for: the engine's message and field, or a
+    'not a shaper engine' error when the answer is not the control API's."""
+    data = None
+    if is_json:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+    if isinstance(data, dict) and "error" in data:
+        return ControlError(status, str(data["error"]), data.get("field"))
+    return not_an_engine(url, status, "non-JSON" if not is_json else "unexpected JSON")

@@ -266,6 +266,18 @@ _ENGINE_STATS = _exact(
         "profile": {"type": ["string", "null"]},
         "limits": _ref("Limits"),
         "profile_changes": _MODIFIED,
+        "bytes_upstream": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Bytes delivered upstream (to the servers) since the engine "
+            "started, closed connections included; `upstream.bytes_out` counts the open ones",
+        },
+        "bytes_downstream": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Bytes delivered downstream (to the clients) since the engine "
+            "started, closed connections included",
+        },
     },
     optional=("connections",),
 )

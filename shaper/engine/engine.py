@@ -8,7 +8,7 @@ import functools
 import socket
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shaper.engine import kernel
@@ -51,6 +51,9 @@ class Engine:
         self.connect_timeout = connect_timeout
         self.connections: dict[int, Connection] = {}
         self.events: deque[stats.Event] = deque(maxlen=EVENTS_KEPT)
+        # Called with every event as it is recorded (`shaper serve --log`); a listener must
+        # not raise and must not block: it runs on the data path's loop.
+        self.event_listeners: list[Callable[[stats.Event], None]] = []
         self.profile_name: str | None = None
         # What the profile (or its scenario's phase) set: limits changed by hand since then
         # mark the profile as modified.
@@ -247,7 +250,10 @@ class Engine:
             self.record("close", f"{conn.client_addr} closed", conn.id)
 
     def record(self, kind: str, message: str, conn_id: int | None = None) -> None:
-        self.events.append(stats.Event(time.time(), kind, message, conn_id))
+        event = stats.Event(time.time(), kind, message, conn_id)
+        self.events.append(event)
+        for listener in self.event_listeners:
+            listener(event)
 
     # -- limits -------------------------------------------------------------------
 
@@ -349,6 +355,12 @@ class Engine:
         now = self._loop.time() if self._started else time.monotonic()
         wall = time.time()
         per_conn = [c.snapshot(now, True, wall) for c in self.connections.values()]
+        upstream = stats.aggregate(
+            "upstream", [c.upstream for c in per_conn], self._link_queues("upstream")
+        )
+        downstream = stats.aggregate(
+            "downstream", [c.downstream for c in per_conn], self._link_queues("downstream")
+        )
         return stats.EngineStats(
             time=time.time(),
             uptime=round(time.time() - self.started_at, 3),
@@ -356,18 +368,16 @@ class Engine:
             connections_total=self.totals["connections_total"],
             resets=self.totals["resets"],
             errors=self.totals["errors"],
-            upstream=stats.aggregate(
-                "upstream", [c.upstream for c in per_conn], self._link_queues("upstream")
-            ),
-            downstream=stats.aggregate(
-                "downstream", [c.downstream for c in per_conn], self._link_queues("downstream")
-            ),
+            upstream=upstream,
+            downstream=downstream,
             events=tuple(self.events)[-50:],
             connections=tuple(per_conn) if connections else None,
             scenario=self.scenario_status(),
             profile=self.profile_name,
             limits=self.limits.to_dict(),
             profile_changes=tuple(self.profile_changes()),
+            bytes_upstream=self.totals["bytes_upstream"] + upstream.bytes_out,
+            bytes_downstream=self.totals["bytes_downstream"] + downstream.bytes_out,
         )
 
 

@@ -60,6 +60,7 @@ class ScenarioRunner:
         return self.scenario.at(self.elapsed() + self.TOLERANCE)
 
     def status(self) -> dict[str, Any]:
+        self._catch_up()
         pos = self.position()
         next_in = None
         if pos.ends_at is not None:
@@ -78,6 +79,17 @@ class ScenarioRunner:
             "cycle": pos.cycle,
             "done": pos.next_in is None,
         }
+
+    def _catch_up(self) -> None:
+        """Apply a phase the clock has reached but whose timer has not fired yet (the loop
+        was busy): a status never names a phase whose limits are not in force."""
+        if not self.running or self._index is None:
+            return
+        pos = self.position()
+        if (pos.index, pos.cycle) != (self._index, self._cycle):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._tick()
 
     def _tick(self) -> None:
         self._timer = None

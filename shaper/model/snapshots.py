@@ -114,6 +114,10 @@ class EngineStats:
     # Limits changed by hand since the profile set them ("downstream.rate"): the profile
     # is then shown as modified ("3g*").
     profile_changes: tuple[str, ...] = ()
+    # Bytes delivered in each direction since the engine started: the closed connections'
+    # and the open ones' (`upstream.bytes_out` above counts the open ones only).
+    bytes_upstream: int = 0
+    bytes_downstream: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

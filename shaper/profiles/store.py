@@ -94,7 +94,9 @@ def _entries(directory: Any) -> list[Any]:
         return []
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
+    """Is this a path to a profile file rather than a name (a .toml suffix, a directory
+    part, a leading '.' or '~')?"""
     return (
         name.endswith(SUFFIX)
         or "/" in name
@@ -121,7 +123,7 @@ def resolve_profile(
         raise ProfileError(
             "empty profile name", field="profile", value=text, accepted="a profile name or a path"
         )
-    if isinstance(name_or_path, os.PathLike) or _looks_like_path(text):
+    if isinstance(name_or_path, os.PathLike) or looks_like_path(text):
         path = Path(text).expanduser()
         if path.is_file():
             return ORIGIN_FILE, path

@@ -1,4 +1,4 @@
-"""`shaper profiles list | show | validate | save`."""
+"""`shaper profiles list | show | validate | apply | save`."""
 
 from __future__ import annotations
 
@@ -138,3 +138,81 @@ def test_shaper_serve_with_a_missing_profile_exits_2(capsys):
     )
     assert code == 2
     assert "no profile named '5g'" in err and "Traceback" not in err
+
+
+# -- apply -----------------------------------------------------------------------------------
+
+
+MY_LINK = """\
+name = "my-link"
+description = "written for this test, in a directory the engine does not search"
+[upstream]
+rate = "300kbit"
+[downstream]
+rate = "900kbit"
+latency = "70ms"
+[scenario]
+repeat = true
+[[scenario.phases]]
+name = "steady"
+duration = "60s"
+[[scenario.phases]]
+name = "dip"
+duration = "5s"
+downstream = { rate = "100kbit" }
+"""
+
+
+async def test_cli_apply_reads_a_file_and_sends_it_whole(capsys, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = write(elsewhere / "link.toml", MY_LINK)
+    async with engine_env() as env:
+        await env.connect()  # an open connection takes the new limits at once
+        code = await asyncio.to_thread(main, ["profiles", "apply", str(path), "--control", env.url])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert out.startswith(f"applied profile my-link (read from {path})\n")
+        assert "scenario: 2 phases, now 'steady'" in out
+        assert "900kbit" in out and "70ms" in out
+        engine = env.engine
+        assert engine.profile_name == "my-link"
+        assert engine.limits.downstream.rate == 900_000
+        assert engine.limits.upstream.rate == 300_000
+        assert engine.scenario_status()["phase"] == "steady"
+        [conn] = engine.connections.values()
+        assert conn.limits.downstream.latency == 70_000
+
+        # A name is the engine's to look up: a preset, here.
+        code = await asyncio.to_thread(main, ["profiles", "apply", "edge", "--control", env.url,
+                                              "--json"])
+        out, _ = capsys.readouterr()
+        assert code == 0
+        assert json.loads(out)["profile"] == "edge" and engine.profile_name == "edge"
+        assert engine.scenario_status() is None  # applying another profile stops the scenario
+
+
+async def test_cli_apply_refuses_a_bad_file_or_an_unknown_name(capsys, tmp_path):
+    bad = write(tmp_path / "bad.toml", 'name = "bad"\n[downstream]\nrate = "2mbps"\n')
+    async with engine_env() as env:
+        code = await asyncio.to_thread(main, ["profiles", "apply", str(bad), "--control", env.url])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == ""
+        assert err.startswith(f"shaper: error: {bad}:3: downstream.rate: invalid rate '2mbps'")
+        assert "Traceback" not in err
+        code = await asyncio.to_thread(main, ["profiles", "apply", "3gg", "--control", env.url])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == ""
+        assert "no profile '3gg'" in err and "3g" in err  # the engine's list of names
+        missing = tmp_path / "missing.toml"
+        code = await asyncio.to_thread(main, ["profiles", "apply", str(missing),
+                                              "--control", env.url])
+        _, err = capsys.readouterr()
+        assert code == 2 and f"profile file not found: {missing}" in err
+        assert env.engine.profile_name is None  # nothing reached the engine
+
+
+def test_cli_apply_without_an_engine(capsys):
+    code, out, err = run_cli(capsys, "profiles", "apply", "3g", "--control", "127.0.0.1:9")
+    assert code == 1 and out == ""
+    assert "cannot reach the shaper control API at http://127.0.0.1:9" in err

@@ -84,6 +84,7 @@ async def test_stats(env, capsys):
     assert await run("stats", "--control", env.url) == 0
     out = capsys.readouterr().out
     assert "connections 1 open, 1 total" in out
+    assert "delivered since start: 4 B upstream, 4 B downstream" in out  # connect()'s ping
     assert "upstream" in out and "downstream" in out and "queue" in out
     assert await run("stats", "--control", env.url, "--connections") == 0
     out = capsys.readouterr().out

@@ -251,6 +251,11 @@ async def test_stats_jsonl_to_stdout():
         ) as process,
     ):
         _, port, _ = await listening_line(process)
+        # What is in force at start, then the snapshots.
+        told = [(await asyncio.wait_for(process.stdout.readline(), 10)).decode()
+                for _ in range(3)]
+        assert told == ["profile none\n", "limits upstream    unshaped (the defaults)\n",
+                        "limits downstream  rate 2Mbit\n"]
         payload = random.Random(31).randbytes(100_000)
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
@@ -344,3 +349,103 @@ async def test_profile_that_is_a_directory_says_so(tmp_path):
     assert f"argument --profile: {tmp_path} is a directory, not a profile file" in err
     assert "--profiles-dir" in err  # what to give instead
     assert "not found" not in err
+
+
+# -- what serve tells: the settings at start, the event log --------------------------------
+
+
+async def next_line(stream: asyncio.StreamReader, timeout: float = 10) -> str:
+    line = await asyncio.wait_for(stream.readline(), timeout)
+    assert line, "the stream ended"
+    return line.decode().rstrip("\n")
+
+
+@pytest.mark.timeout(60)
+async def test_serve_prints_the_profile_and_limits_in_force_at_start(tmp_path):
+    async with serving(
+        "--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", "--profile", "3g",
+        "--down-latency", "50ms", "--up-stall", "true", "--control", f"{HOST}:0",
+    ) as process:
+        await listening_line(process)
+        assert (await next_line(process.stdout)).startswith("control on http://")
+        assert await next_line(process.stdout) == "profile 3g"
+        assert await next_line(process.stdout) == (
+            "limits upstream    rate 768kbit, latency 150ms, buffer 128KiB, stall true"
+        )
+        # the flag wins over the profile; a buffer of 256KiB is the default, not listed
+        assert await next_line(process.stdout) == "limits downstream  rate 1.6Mbit, latency 50ms"
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+
+
+LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (\S+)(?: #(\d+))? (.+)$"
+)
+
+
+async def logged_session(*extra: str) -> list[str]:
+    """Serve with `extra` log flags; one connection that closes, one that is reset, a limits
+    change and a profile change through the control API; the stderr lines."""
+    import aiohttp
+    from helpers import reset
+
+    async with (
+        Server(echo) as upstream,
+        serving("--listen", f"{HOST}:0", "--upstream", f"{HOST}:{upstream.port}",
+                "--control", f"{HOST}:0", *extra) as process,
+        aiohttp.ClientSession() as session,
+    ):
+        _, port, _ = await listening_line(process)
+        url = (await next_line(process.stdout)).removeprefix("control on ")
+
+        async def all_closed() -> None:
+            for _ in range(200):
+                async with session.get(url + "/v1/stats") as response:
+                    if (await response.json())["connections_open"] == 0:
+                        return
+                await asyncio.sleep(0.05)
+            raise AssertionError("the connections did not close")
+
+        assert await roundtrip(port, b"hello") == b"hello"
+        await all_closed()
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.readexactly(4), 10) == b"ping"
+        reset(writer)
+        await all_closed()
+        async with session.patch(url + "/v1/limits",
+                                 json={"downstream": {"rate": "2Mbit"}}) as response:
+            assert response.status == 200
+        async with session.post(url + "/v1/profile", json={"name": "edge"}) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+        return (await process.stderr.read()).decode().splitlines()
+
+
+@pytest.mark.timeout(60)
+async def test_serve_log_prints_one_line_per_event():
+    lines = await logged_session("--log")
+    parsed = []
+    for line in lines:
+        match = LOG_LINE.match(line)
+        assert match, f"not a log line: {line!r}"
+        parsed.append(match.groups())
+    kinds = [kind for kind, _, _ in parsed]
+    assert kinds == ["connect", "close", "connect", "reset", "close", "limits", "profile"], lines
+    assert [conn for _, conn, _ in parsed[:5]] == ["1", "1", "2", "2", "2"]
+    assert parsed[5] == ("limits", None, "limits: downstream.rate=2Mbit")
+    assert parsed[6] == ("profile", None, "profile edge applied")
+
+
+@pytest.mark.timeout(60)
+async def test_serve_log_format_json_writes_the_api_events():
+    lines = await logged_session("--log-format", "json")
+    events = [json.loads(line) for line in lines]
+    assert [e["kind"] for e in events] == [
+        "connect", "close", "connect", "reset", "close", "limits", "profile"
+    ]
+    for event in events:
+        assert set(event) == {"time", "kind", "message", "connection"}
+    assert [e["connection"] for e in events[:5]] == [1, 1, 2, 2, 2]
+    assert events[5]["connection"] is None

@@ -64,7 +64,7 @@ async def test_sender_blocks_at_the_configured_bound_and_nothing_is_lost(limits)
         try:
             sent = await push_until_blocked(sender, payload)
             conn = next(iter(proxy.engine.connections.values()))
-            snap = proxy.stats(connections=True).connections[0]
+            snap = (await proxy.stats(connections=True)).connections[0]
             up = snap.upstream
             # Unshaped, the proxy reads whole chunks (no copy) and may hold one read past
             # the queue; a read is at most what the kernel held, its receive buffer.

@@ -53,11 +53,11 @@ async def test_download_takes_size_over_rate():
             assert 0.8 * expected <= elapsed <= 3 * expected, (
                 f"2 MB at 8 Mbit took {elapsed:.2f}s, expected about {expected:.2f}s"
             )
-            stats = proxy.stats()
+            stats = await proxy.stats()
             assert stats.connections_total == 1
 
             # Same proxy, limit lifted live: much faster.
-            proxy.set_limits(downstream={"rate": "off"})
+            await proxy.set_limits(downstream={"rate": "off"})
             body, fast = await asyncio.wait_for(asyncio.to_thread(fetch, url), 30)
             assert body == BODY
             assert fast < 0.3 * expected, f"unshaped download took {fast:.2f}s"
@@ -122,4 +122,4 @@ async def test_keep_alive_requests_each_pay_the_round_trip():
             assert all(t >= 0.095 for t in times), times
             assert all(t < 1.0 for t in times), times
             # One proxied connection carried them all.
-            assert proxy.stats().connections_total == 1
+            assert (await proxy.stats()).connections_total == 1

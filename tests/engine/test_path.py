@@ -74,7 +74,7 @@ async def test_a_new_connection_pays_the_handshake_round_trip():
             elapsed, body = await asyncio.to_thread(timed_get, proxy.host, proxy.port, "/10000")
             assert len(body) == 10_000
             assert 0.39 < elapsed < 0.9, elapsed
-            proxy.set_limits(tcp="off")  # raw pacing: no handshake, one round trip
+            await proxy.set_limits(tcp="off")  # raw pacing: no handshake, one round trip
             elapsed, _ = await asyncio.to_thread(timed_get, proxy.host, proxy.port, "/10000")
             assert 0.19 < elapsed < 0.35, elapsed
 
@@ -94,9 +94,10 @@ async def test_a_small_request_waits_behind_a_bulk_download_on_a_shared_queue(li
             )
             try:
                 await wait_until(
-                    lambda: proxy.stats().downstream.queue > 1_000_000, 20, "the queue to fill"
+                    lambda: proxy.engine.snapshot().downstream.queue > 1_000_000, 20,
+                    "the queue to fill",
                 )
-                queued = proxy.stats().downstream.queue
+                queued = (await proxy.stats()).downstream.queue
                 elapsed, body = await asyncio.to_thread(
                     timed_get, proxy.host, proxy.port, "/10000"
                 )
@@ -107,7 +108,7 @@ async def test_a_small_request_waits_behind_a_bulk_download_on_a_shared_queue(li
                 else:
                     assert elapsed < 0.3, (elapsed, behind)
             finally:
-                proxy.set_limits(rate="off")  # let the bulk download finish quickly
+                await proxy.set_limits(rate="off")  # let the bulk download finish quickly
                 await asyncio.wait_for(bulk, 60)
 
 

@@ -154,6 +154,17 @@ async def test_the_scenario_shows_in_the_engine_snapshot():
         assert snap.profile_changes == ()
 
 
+async def test_a_snapshot_never_names_a_phase_whose_limits_are_not_in_force():
+    import time
+
+    async with running(an_engine()) as engine:
+        engine.apply_profile(Profile("moving", BASE, scenario=build(repeat=False)))
+        time.sleep(0.2)  # a busy loop: the boundary at 150 ms passes, its timer cannot fire
+        snap = engine.snapshot()
+        assert snap.scenario["phase"] == "b"
+        assert snap.limits["downstream"]["latency"] == "100ms"
+
+
 async def test_limits_changed_by_hand_mark_the_profile_modified():
     async with running(an_engine()) as engine:
         engine.apply_profile(Profile("3g", BASE))

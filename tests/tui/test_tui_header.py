@@ -89,3 +89,27 @@ async def test_header_follows_the_engine_report(env: EngineEnv):
         await wait_until(lambda: "profile crawl " in header_text(app), pilot=pilot,
                          what="modification cleared")
         assert "*" not in header_text(app)
+
+
+@pytest.mark.parametrize(("columns", "shown"), [(80, "control "), (120, "control http://")])
+async def test_header_shows_the_control_api_of_the_engine(env: EngineEnv, columns, shown):
+    """The engine's control address, for `shaper limits --control` and curl: the whole URL
+    where it fits, the address alone where not; and always in the tooltip."""
+    app = ShaperApp(ControlSource(env.url))
+    address = env.url.removeprefix("http://")
+    async with app.run_test(size=(columns, 24)) as pilot:
+        await wait_until(lambda: "conn " in header_text(app), pilot=pilot, what="a snapshot")
+        text = header_text(app)
+        assert f"{shown}{address}" in text, text
+        assert len(text) <= columns - 2
+        header = app.dashboard.query_one(HeaderBar)
+        assert f"control API: {env.url}" in str(header.tooltip)
+        # Too little room once the profile's changes are listed: they go first.
+        await env.request("POST", "/v1/profile", json={"name": "crawl"})
+        await env.request("PATCH", "/v1/limits", json={"downstream": {"rate": "1Mbit"},
+                                                       "upstream": {"latency": "5ms"}})
+        await wait_until(lambda: "crawl*" in header_text(app), pilot=pilot,
+                         what="modified profile shown")
+        text = header_text(app)
+        assert "crawl* ▲latency ▼rate" in text and len(text) <= columns - 2
+        assert (address in text) == (columns == 120), text

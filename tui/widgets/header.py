@@ -1,5 +1,6 @@
 """The top line: routes, profile (marked `3g*` once limits were changed by hand, with the
-changed ones) and scenario phase, connection count, engine state."""
+changed ones) and scenario phase, the engine's control API (for `shaper limits`, curl and
+scripts), connection count, engine state."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class HeaderBar(Static):
         self.routes: list[Any] = []
         self.source_text = ""
         self.engine_state = "connecting"
+        self.control_url: str | None = None
         self.bits = True
         self._snapshot: EngineStats | None = None
         self._shown: Text | None = None
@@ -67,7 +69,7 @@ class HeaderBar(Static):
 
         changes = tuple(snap.profile_changes) if snap is not None and snap.profile else ()
 
-        def left_text(brand: bool, full_route: bool, listed: str) -> Text:
+        def left_text(brand: bool, full_route: bool, listed: str, control: str) -> Text:
             left = Text()
             if brand:
                 left.append("shaper ", style="bold")
@@ -93,6 +95,12 @@ class HeaderBar(Static):
                 phase = scenario_text(snap.scenario)
                 if phase:
                     left.append(f" [{phase}]", style="italic")
+            if self.control_url and control != "none":
+                shown = self.control_url
+                if control == "address":
+                    shown = shown.split("://", 1)[-1]
+                left.append("  control ", style="dim")
+                left.append(shown)
             return left
 
         # The right part (connections, state, units) always stays visible.
@@ -111,10 +119,13 @@ class HeaderBar(Static):
         right.append("  bit/s" if self.bits else "  B/s", style="dim")
         width = self.content_size.width or 78
         room = width - right.cell_len - 1
-        # the longest form that fits: with the product name and the whole route first; the
-        # list of changed limits goes last (for their count), the '*' stays
-        for form in ((True, True, "all"), (False, True, "all"), (False, False, "all"),
-                     (False, False, "count"), (False, False, "none")):
+        # the longest form that fits: with the product name and the whole route first; then
+        # the control API shortened and left out; the list of changed limits goes last (for
+        # their count), the '*' stays
+        for form in ((True, True, "all", "url"), (False, True, "all", "url"),
+                     (False, False, "all", "url"), (False, False, "all", "address"),
+                     (False, False, "all", "none"), (False, False, "count", "none"),
+                     (False, False, "none", "none")):
             left = left_text(*form)
             if left.cell_len <= room:
                 break
@@ -126,11 +137,12 @@ class HeaderBar(Static):
         if text != self._shown:
             self._shown = text
             self.update(text, layout=False)  # always one line: no layout pass
-            self.tooltip = (
-                f"profile {snap.profile} changed by hand: {', '.join(changes)}"
-                if changes and snap is not None
-                else None
-            )
+            tips = []
+            if changes and snap is not None:
+                tips.append(f"profile {snap.profile} changed by hand: {', '.join(changes)}")
+            if self.control_url:
+                tips.append(f"control API: {self.control_url} (shaper limits --control URL)")
+            self.tooltip = "\n".join(tips) or None
 
     def on_resize(self) -> None:
         self.show()
