@@ -181,17 +181,25 @@ class ShaperApp(App[None]):
         if snapshot.limits:
             self._take_limits(snapshot.limits)
         self.dashboard.show_snapshot(snapshot, self.limits)
-        for screen in self.screen_stack:
-            if hasattr(screen, "show_snapshot") and screen is not self.dashboard:
+        for screen in self._mounted_screens():
+            if hasattr(screen, "show_snapshot"):
                 screen.show_snapshot(snapshot, self.limits)
 
     def _show_connections(self) -> None:
         if not self._live():
             return
         self.dashboard.show_connections(self.connections)
-        for screen in self.screen_stack:
-            if hasattr(screen, "show_connections") and screen is not self.dashboard:
+        for screen in self._mounted_screens():
+            if hasattr(screen, "show_connections"):
                 screen.show_connections(self.connections)
+
+    def _mounted_screens(self) -> list[Screen[Any]]:
+        """The screens above the dashboard whose widgets exist.
+
+        A poll can land between a screen's push and its mount; querying its
+        widgets then raises NoMatches, which would end the poller.
+        """
+        return [s for s in self.screen_stack if s is not self.dashboard and s.is_mounted]
 
     def _redraw(self) -> None:
         if self.snapshot is not None:
