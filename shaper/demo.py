@@ -189,7 +189,9 @@ class DemoWorld:
     def start(self) -> int:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shaper.demo", "--world"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         assert self.process.stdout is not None
@@ -234,8 +236,16 @@ def demo_engine() -> Iterator[EngineProcess]:
         profile.write_text(DEMO_PROFILE, encoding="utf-8")
         try:
             port = world.start()
-            serve_args = ["--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}",
-                          "--profiles-dir", directory, "--profile", "demo"]
+            serve_args = [
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                f"127.0.0.1:{port}",
+                "--profiles-dir",
+                directory,
+                "--profile",
+                "demo",
+            ]
             engine = EngineProcess(serve_args)
             engine.start()
             host, listen_port = parse_address(engine.listen[0], None, "listen address")

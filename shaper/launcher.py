@@ -79,8 +79,6 @@ def write_ready(fd: int | None, control: Any, listen: Sequence[Any] = ()) -> Non
             os.close(fd)
 
 
-
-
 def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
     """Ask Linux to send `sig` to this process when its parent (thread) exits."""
     if not sys.platform.startswith("linux"):

@@ -128,8 +128,11 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         # before the display, said it was listening).
         if engine.ready is not None:
             closed = ", ".join(engine.listen)
-            print(f"shaper run: engine stopped; {closed} closed"
-                  + (f" ({summary})" if summary else ""), file=sys.stderr)
+            print(
+                f"shaper run: engine stopped; {closed} closed"
+                + (f" ({summary})" if summary else ""),
+                file=sys.stderr,
+            )
 
 
 def _summary(url: str, token: str | None) -> str | None:

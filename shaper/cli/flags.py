@@ -25,8 +25,11 @@ LIMIT_FLAGS = (
     ("jitter_distribution", "jitter-distribution", "uniform or normal"),
     ("buffer", "buffer", "the bounded queue, e.g. 64KiB (default 256KiB)"),
     ("sockbuf", "sockbuf", "SO_RCVBUF/SO_SNDBUF of the proxy's sockets, e.g. 64KiB, or default"),
-    ("stall", "stall", "true or false (or 1 or 0): release nothing, so the queue fills and the "
-     "sender blocks"),
+    (
+        "stall",
+        "stall",
+        "true or false (or 1 or 0): release nothing, so the queue fills and the sender blocks",
+    ),
     ("link", "link", "shared (one link for every connection, the default) or per-connection"),
     ("tcp", "tcp", "emulated (each sender runs TCP across the path, the default) or off"),
 )
@@ -134,8 +137,9 @@ def parse_routes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
     try:
         if args.listen or args.upstream:
             if not (args.listen and args.upstream):
-                given, missing = ("--listen", "--upstream") if args.listen else ("--upstream",
-                                                                                 "--listen")
+                given, missing = (
+                    ("--listen", "--upstream") if args.listen else ("--upstream", "--listen")
+                )
                 parser.error(f"{missing} is required with {given}")
             routes.append(
                 Route(

@@ -116,15 +116,17 @@ async def serve(
 
             try:
                 runner, bound = await start_control(
-                    engine, control[0], control[1], args.control_token,
+                    engine,
+                    control[0],
+                    control[1],
+                    args.control_token,
                     profiles_dir=args.profiles_dir,
                 )
             except OSError as exc:
                 raise UsageError(f"cannot serve the control API on {args.control}: {exc}") from None
             control_url = f"http://{format_address(bound)}"
             print(f"control on {control_url}", flush=True)
-        for line in describe_settings(engine.profile_name, engine.scenario_status(),
-                                      engine.limits):
+        for line in describe_settings(engine.profile_name, engine.scenario_status(), engine.limits):
             print(line, flush=True)
         # One JSON line on a pipe the parent handed over: readiness without a sleep.
         write_ready(args.ready_fd, control_url, engine.addresses)

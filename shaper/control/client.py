@@ -166,9 +166,7 @@ class ControlClient:
                         if data:
                             payload = b"\n".join(data)
                             data = []
-                            yield self._typed(
-                                "/v1/stream", engine_from_dict, json.loads(payload)
-                            )
+                            yield self._typed("/v1/stream", engine_from_dict, json.loads(payload))
                         continue
                     if line.startswith(b"data:"):
                         data.append(line[5:].lstrip(b" "))

@@ -42,8 +42,11 @@ class ControlError(Exception):
 
 def check_status(data: Any) -> dict[str, Any]:
     """The answer to /v1/status, if it is one (ValueError otherwise)."""
-    if not (isinstance(data, dict) and isinstance(data.get("version"), str)
-            and isinstance(data.get("routes"), list)):
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("version"), str)
+        and isinstance(data.get("routes"), list)
+    ):
         raise ValueError("no version and routes")
     return data
 

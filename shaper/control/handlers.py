@@ -252,13 +252,19 @@ async def post_profiles(request: web.Request) -> web.Response:
         force = parse_switch(raw_force)
     except UnitError:
         raise ApiError(
-            400, f"force: invalid value {raw_force!r}: expected {SWITCH_FORMS}", field="force",
-            value=raw_force, accepted=SWITCH_FORMS,
+            400,
+            f"force: invalid value {raw_force!r}: expected {SWITCH_FORMS}",
+            field="force",
+            value=raw_force,
+            accepted=SWITCH_FORMS,
         ) from None
     engine = _engine(request)
     try:
         path = save_profile(
-            name, engine.limits, description=description, force=force,
+            name,
+            engine.limits,
+            description=description,
+            force=force,
             source="saved from the running engine",
         )
     except ProfileError as exc:

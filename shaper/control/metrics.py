@@ -172,11 +172,20 @@ class MetricsCollector:
             # The links themselves: a shared link is one queue, whatever shares it.
             aggregate = getattr(stats, direction)
             labels = {"direction": direction}
-            ex.add("shaper_link_queue_bytes", "gauge", "Bytes in the links' queues",
-                   aggregate.queue, labels)
-            ex.add("shaper_link_queue_capacity_bytes", "gauge",
-                   "Capacity of the links' queues (a shared link counts once)",
-                   aggregate.queue_capacity, labels)
+            ex.add(
+                "shaper_link_queue_bytes",
+                "gauge",
+                "Bytes in the links' queues",
+                aggregate.queue,
+                labels,
+            )
+            ex.add(
+                "shaper_link_queue_capacity_bytes",
+                "gauge",
+                "Capacity of the links' queues (a shared link counts once)",
+                aggregate.queue_capacity,
+                labels,
+            )
 
         by_route: dict[str, list[Any]] = {name: [] for name in route_names}
         for conn in connections:

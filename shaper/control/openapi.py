@@ -140,8 +140,10 @@ del _DIRECTION_PATCH["required"]
 for _schema in _DIRECTION_PATCH["properties"].values():
     if _schema.get("type") == "string" and "enum" not in _schema:
         _schema["type"] = ["string", "number"]
-_DIRECTION_PATCH["properties"]["stall"] = {**_SWITCH, "description": "Release nothing: the "
-                                           "queue fills. " + SWITCH_FORMS}
+_DIRECTION_PATCH["properties"]["stall"] = {
+    **_SWITCH,
+    "description": "Release nothing: the queue fills. " + SWITCH_FORMS,
+}
 
 _DIRECTION_STATS = _exact(
     {
@@ -185,10 +187,7 @@ _DIRECTION_STATS = _exact(
 )
 
 _KERNEL_STATS = _exact(
-    {
-        name: _NULLABLE_INT
-        for name in ("rx_queue", "tx_queue", "rcvbuf", "sndbuf", "rtt_us", "cwnd")
-    }
+    {name: _NULLABLE_INT for name in ("rx_queue", "tx_queue", "rcvbuf", "sndbuf", "rtt_us", "cwnd")}
 )
 
 _CONNECTION_STATS = _exact(
@@ -346,8 +345,10 @@ _INLINE_PROFILE = {
         "scenario": {
             "type": "object",
             "properties": {
-                "repeat": {**_SWITCH, "description": "Start again after the last phase. "
-                           + _SWITCH_RULE},
+                "repeat": {
+                    **_SWITCH,
+                    "description": "Start again after the last phase. " + _SWITCH_RULE,
+                },
                 "phases": {"type": "array", "items": _PHASE, "minItems": 1},
             },
             "required": ["phases"],
@@ -407,8 +408,14 @@ _SCHEMAS = {
             "description": {"type": "string"},
             "origin": {
                 "type": "string",
-                "enum": [ORIGIN_DIR, ORIGIN_LOCAL, ORIGIN_USER, ORIGIN_PRESET, ORIGIN_FILE,
-                         ORIGIN_INLINE],
+                "enum": [
+                    ORIGIN_DIR,
+                    ORIGIN_LOCAL,
+                    ORIGIN_USER,
+                    ORIGIN_PRESET,
+                    ORIGIN_FILE,
+                    ORIGIN_INLINE,
+                ],
                 "description": "Where the name resolves: profiles-dir, local (./profiles), "
                 "user (the user's directory) or preset (shipped)",
             },

@@ -39,8 +39,11 @@ def switch(params: dict[str, str], name: str) -> bool:
         return parse_switch(raw)
     except UnitError:
         raise ApiError(
-            400, f"{name}: invalid value {raw!r}: expected {SWITCH_FORMS}", field=name,
-            value=raw, accepted=SWITCH_FORMS,
+            400,
+            f"{name}: invalid value {raw!r}: expected {SWITCH_FORMS}",
+            field=name,
+            value=raw,
+            accepted=SWITCH_FORMS,
         ) from None
 
 
@@ -62,15 +65,17 @@ def interval(params: dict[str, str]) -> float:
 
 
 def _no_constant(name: str) -> Any:
-    raise ApiError(400, f"body: {name} is not a JSON number; expected finite numbers or strings",
-                   field="body")
+    raise ApiError(
+        400, f"body: {name} is not a JSON number; expected finite numbers or strings", field="body"
+    )
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ApiError(
-            400, f"body: the number {text} is too large; write limits as strings such as '2Mbit'",
+            400,
+            f"body: the number {text} is too large; write limits as strings such as '2Mbit'",
             field="body",
         )
     return value
@@ -82,8 +87,10 @@ _MAX_INT_DIGITS = 40  # far beyond any limit; Python refuses to convert past 430
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > _MAX_INT_DIGITS:
         raise ApiError(
-            400, f"body: the number {text[:20]}... ({len(text)} digits) is too large; write "
-            "limits as strings such as '2Mbit'", field="body",
+            400,
+            f"body: the number {text[:20]}... ({len(text)} digits) is too large; write "
+            "limits as strings such as '2Mbit'",
+            field="body",
         )
     return int(text)
 
@@ -97,16 +104,20 @@ async def json_body(request: web.Request) -> Any:
         codecs.lookup(charset)
     except LookupError:
         raise ApiError(
-            400, f"Content-Type: unknown charset {charset!r}; send JSON as UTF-8 "
-            "(Content-Type: application/json)", field="Content-Type",
+            400,
+            f"Content-Type: unknown charset {charset!r}; send JSON as UTF-8 "
+            "(Content-Type: application/json)",
+            field="Content-Type",
         ) from None
     raw = await request.read()
     try:
         text = raw.decode(charset)
     except UnicodeDecodeError as exc:
         raise ApiError(
-            400, f"body: not {charset} text (byte {exc.start} is {raw[exc.start]:#04x}); "
-            "send JSON as UTF-8", field="body",
+            400,
+            f"body: not {charset} text (byte {exc.start} is {raw[exc.start]:#04x}); "
+            "send JSON as UTF-8",
+            field="body",
         ) from None
     if not text.strip():
         raise ApiError(400, "body: empty request body: expected a JSON object", field="body")
@@ -123,7 +134,8 @@ async def json_body(request: web.Request) -> Any:
         ) from None
     except RecursionError:
         raise ApiError(
-            400, "body: JSON nested too deeply to read: expected a JSON object of limits",
+            400,
+            "body: JSON nested too deeply to read: expected a JSON object of limits",
             field="body",
         ) from None
 
@@ -132,7 +144,8 @@ async def json_object(request: web.Request, example: str) -> dict[str, Any]:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise ApiError(
-            400, f"body: expected a JSON object such as {example}, got {type(body).__name__}",
+            400,
+            f"body: expected a JSON object such as {example}, got {type(body).__name__}",
             field="body",
         )
     return body
@@ -142,9 +155,7 @@ def connection_id(request: web.Request, known: Any) -> int:
     """The {id} of the path, which must name an open connection (a 404 otherwise)."""
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit()):
-        raise ApiError(
-            400, f"id: invalid connection id {raw!r}: expected a number", field="id"
-        )
+        raise ApiError(400, f"id: invalid connection id {raw!r}: expected a number", field="id")
     conn_id = int(raw)
     if conn_id not in known:
         raise ApiError(404, f"no open connection with id {conn_id}", field="id")

@@ -72,9 +72,7 @@ class SyncControlClient:
 
     # -- one request ---------------------------------------------------------------
 
-    def _send(
-        self, method: str, target: str, body: bytes | None
-    ) -> tuple[int, str, str]:
+    def _send(self, method: str, target: str, body: bytes | None) -> tuple[int, str, str]:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -114,8 +112,8 @@ class SyncControlClient:
             except TimeoutError:
                 self._drop()
                 raise ControlError(
-                    0, f"the shaper control API at {self.url} did not answer within "
-                    f"{self.timeout:g}s"
+                    0,
+                    f"the shaper control API at {self.url} did not answer within {self.timeout:g}s",
                 ) from None
             except (OSError, http.client.HTTPException) as exc:
                 self._drop()

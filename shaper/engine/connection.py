@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import cast
 
 from shaper.engine import kernel
+from shaper.engine.fault_door import FaultDoor
 from shaper.engine.link_runner import LinkRunner
 from shaper.engine.pipe import NOT_CONNECTED, Pipe
 from shaper.engine.timers import LoopTimers, TimerFdTimers
@@ -132,9 +133,11 @@ class Connection:
         shared_links: dict[str, LinkRunner],
         record: Callable[[str, str, int | None], None],
         on_closed: Callable[[Connection], None],
+        route_name: str = "",
     ):
         self.id = conn_id
         self.route = route
+        self.route_name = route_name
         self.loop = loop
         self.timers = timers
         self.started = time.time()
@@ -149,17 +152,31 @@ class Connection:
         self.handshake = _emulates_handshake(limits)
         opened = not self.handshake
         self.upstream = Pipe(
-            "upstream", limits.upstream, loop, timers, self._link_for("upstream", limits),
-            self._pipe_finished, opened=opened, seed=conn_id * 2,
+            "upstream",
+            limits.upstream,
+            loop,
+            timers,
+            self._link_for("upstream", limits),
+            self._pipe_finished,
+            opened=opened,
+            seed=conn_id * 2,
         )
         self.downstream = Pipe(
-            "downstream", limits.downstream, loop, timers, self._link_for("downstream", limits),
-            self._pipe_finished, opened=opened, seed=conn_id * 2 + 1,
+            "downstream",
+            limits.downstream,
+            loop,
+            timers,
+            self._link_for("downstream", limits),
+            self._pipe_finished,
+            opened=opened,
+            seed=conn_id * 2 + 1,
         )
         self._set_reverse_latencies(limits)
         self.client = Leg(self, "client", source_of=self.upstream, sink_of=self.downstream)
         self.server = Leg(self, "server", source_of=self.downstream, sink_of=self.upstream)
         self.reset_seen = False
+        self.fault_target = FaultDoor(self)
+        self.faults: tuple[str, ...] = ()  # names of the faults touching it (for stats)
 
     def _link_for(self, direction: str, limits: Limits) -> LinkRunner:
         """The engine's shared link, unless this connection has limits of its own or the
@@ -217,12 +234,18 @@ class Connection:
             # The pipes are wired once, when both transports exist; each then reads as its
             # flow allows (before the emulated handshake is through, nothing).
             self.upstream.connect(
-                client.transport, server.transport, client.use_fast_reads,
-                client.kernel, server.kernel,
+                client.transport,
+                server.transport,
+                client.use_fast_reads,
+                client.kernel,
+                server.kernel,
             )
             self.downstream.connect(
-                server.transport, client.transport, server.use_fast_reads,
-                server.kernel, client.kernel,
+                server.transport,
+                client.transport,
+                server.use_fast_reads,
+                server.kernel,
+                client.kernel,
             )
 
     def server_connected(self) -> None:
@@ -275,12 +298,8 @@ class Connection:
             limits.upstream.sockbuf,
             limits.downstream.sockbuf,
         ):
-            kernel.set_buffers(
-                self.client.sock, limits.upstream.sockbuf, limits.downstream.sockbuf
-            )
-            kernel.set_buffers(
-                self.server.sock, limits.downstream.sockbuf, limits.upstream.sockbuf
-            )
+            kernel.set_buffers(self.client.sock, limits.upstream.sockbuf, limits.downstream.sockbuf)
+            kernel.set_buffers(self.server.sock, limits.downstream.sockbuf, limits.upstream.sockbuf)
             # Back to "default" cannot undo a size already set: Linux turns
             # autotuning off for a socket once SO_RCVBUF/SO_SNDBUF is set.
             self.client.kernel.invalidate()
@@ -294,6 +313,15 @@ class Connection:
         self._abort(self.client, reset=reset)
         self._abort(self.server, reset=reset)
         self._finish()
+
+    def fault_close(self, reset: bool, reason: str) -> None:
+        """A fault ends the connection (reset_peer, limit_data, timeout's `after`)."""
+        if self.state == CLOSED:
+            return
+        self._record("reset" if reset else "close", f"{self.client_addr} {reason}", self.id)
+        if reset:
+            self.reset_seen = True
+        self.close(reset=reset)
 
     def _abort(self, leg: Leg, reset: bool) -> None:
         transport = leg.transport
@@ -357,6 +385,7 @@ class Connection:
             client_kernel=client_k,
             server_kernel=server_k,
             limits_override=self.override is not None,
+            faults=self.faults,
         )
 
 

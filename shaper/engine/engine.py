@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import socket
 import time
 from collections import deque
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from shaper.engine import kernel
 from shaper.engine.connection import Connection, Leg
+from shaper.engine.fault_runner import FaultRunner
 from shaper.engine.link_runner import LinkRunner
+from shaper.engine.refused import Refused
 from shaper.engine.scenario_runner import ScenarioRunner
 from shaper.engine.timers import LoopTimers, TimerFdTimers, make_timers
 from shaper.model import snapshots as stats
@@ -22,6 +25,7 @@ from shaper.model.limits import DIRECTIONS, Limits
 from shaper.model.routes import Route
 
 if TYPE_CHECKING:
+    from shaper.faults import FaultSpec
     from shaper.profiles.model import Profile
 
 EVENTS_KEPT = 200
@@ -43,6 +47,8 @@ class Engine:
         routes: list[Route],
         limits: Limits | None = None,
         connect_timeout: float = 5.0,
+        seed: int | None = None,
+        faults: list[FaultSpec] | None = None,
     ):
         if not routes:
             raise ValueError("at least one route is needed")
@@ -78,6 +84,12 @@ class Engine:
         # One link per direction that every connection shares (with link = shared).
         self.links: dict[str, LinkRunner] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        # The seed every random draw of the engine derives from (which connections a fault
+        # touches, a slicer's sizes): reported in /v1/status so a run can be replayed.
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self.fault_runner = FaultRunner(self.seed, self.record)
+        for spec in faults or ():
+            self.fault_runner.add(spec, ())
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -160,27 +172,46 @@ class Engine:
 
     # -- accepting and dialing ------------------------------------------------------
 
-    def _accept(self, route: Route, index: int) -> Leg:
+    def _accept(self, route: Route, index: int) -> Leg | Refused:
         conn_id = self._next_id
         self._next_id += 1
         self.totals["connections_total"] += 1
+        faults = self.fault_runner
+        refusal = faults.refusal(route.name, conn_id) if faults.faults else None
+        if refusal is not None:
+            return Refused(refusal)
         # Name the route by its bound address: a listen port of 0 says nothing.
         name = route.describe(self._bound[index])
         conn = Connection(
-            conn_id, name, self.limits, self._loop, self._timers, self.links, self.record,
+            conn_id,
+            name,
+            self.limits,
+            self._loop,
+            self._timers,
+            self.links,
+            self.record,
             self._closed,
+            route_name=route.name,
         )
         self.connections[conn_id] = conn
-        task = self._loop.create_task(self._dial(conn, route))
+        dial_delay = 0.0
+        if faults.faults:
+            faults.attach(conn)
+            dial_delay = faults.dial_delay(route.name, conn_id)
+        task = self._loop.create_task(self._dial(conn, route, dial_delay))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return conn.client
 
-    async def _dial(self, conn: Connection, route: Route) -> None:
+    async def _dial(self, conn: Connection, route: Route, delay: float = 0.0) -> None:
         host, port = route.upstream
         limits = conn.limits
         sock = None
         try:
+            if delay:
+                await asyncio.sleep(delay)  # connect_delay: a slow open
+                if conn.client.lost or conn.state != "connecting":
+                    return
             infos = await asyncio.wait_for(
                 self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self.connect_timeout
             )
@@ -237,6 +268,7 @@ class Engine:
 
     def _closed(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)
+        self.fault_runner.detach(conn)
         self.totals["bytes_upstream"] += conn.upstream.flow.bytes_out
         self.totals["bytes_downstream"] += conn.downstream.flow.bytes_out
         route = self.route_totals.setdefault(conn.route, {})
@@ -337,6 +369,26 @@ class Engine:
         if mode == "reset":
             conn.reset_seen = True
         conn.close(reset=(mode == "reset"))
+
+    # -- faults -----------------------------------------------------------------------
+
+    def fault_specs(self) -> list[FaultSpec]:
+        return self.fault_runner.specs()
+
+    def add_fault(self, spec: FaultSpec) -> None:
+        """Put a fault in force; it acts on open connections where its kind allows.
+        KeyError if a fault of that name is in force."""
+        self.fault_runner.add(spec, self.connections.values())
+
+    def remove_fault(self, name: str) -> FaultSpec:
+        """Take a fault away: what it held flows again, in order. KeyError if unknown."""
+        return self.fault_runner.remove(name)
+
+    def replace_fault(self, spec: FaultSpec) -> None:
+        """A fault of the same name, changed. KeyError if unknown."""
+        if spec.name not in self.fault_runner.faults:
+            raise KeyError(spec.name)
+        self.fault_runner.replace(spec, self.connections.values())
 
     # -- stats ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ class Pipe(Protocol):
     def wire_changed(self) -> None: ...
     def room_offered(self) -> None: ...
 
+
 # Release every slice due within this window in one go (see pipe.TOLERANCE_US).
 TOLERANCE_US = 50.0
 

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from shaper.engine.slices import Slices
 from shaper.engine.timers import Alarm, LoopTimers, TimerFdTimers
 from shaper.model import snapshots as stats
 from shaper.model.limits import DirectionLimits
@@ -115,6 +116,19 @@ class Pipe:
         self.last_active = float("-inf")  # loop time bytes last moved
         self.meter_in = RateMeter()
         self.meter_out = RateMeter()
+        # What faults ask of this direction, each keyed by the fault's name: holds (deliver
+        # nothing), caps (bytes delivered over the life, and what to call at the cap), one
+        # slicer, and delays for the forwarded EOF.
+        self.holds: set[str] = set()
+        self.caps: dict[str, tuple[int, Callable[[], None]]] = {}
+        self.slices: Slices | None = None
+        self._slicer_key: str | None = None
+        self.eof_delays: dict[str, float] = {}
+        self._eof_timer: asyncio.TimerHandle | None = None
+        self._capped = False  # a cap was reached: nothing more is delivered
+        self._faulted = False  # any of the above: the unshaped fast path is off
+        # Set while a fault waits for the connection's first byte (reset_peer).
+        self.first_byte_hook: Callable[[], None] | None = None
 
     def _now(self) -> float:
         return self.loop.time() * 1_000_000
@@ -132,8 +146,11 @@ class Pipe:
             return 0  # moving to another link: the old one's queue drains first
         room = self.flow.room()
         if self.flow.window is None and room:
-            room = max(0, room - self.sink.get_write_buffer_size())
+            room = max(0, room - self.sink.get_write_buffer_size() - self._sliced())
         return room
+
+    def _sliced(self) -> int:
+        return self.slices.held if self.slices is not None else 0
 
     def connect(
         self,
@@ -175,12 +192,14 @@ class Pipe:
     def data_received(self, data: bytes) -> None:
         """Bytes from the source: straight through when nothing shapes them, else to the
         path."""
+        if self.first_byte_hook is not None:
+            self.first_byte_hook()
         nbytes = len(data)
         flow = self.flow
         now = self.loop.time()
         self.last_active = now
         self.meter_in.add(now, nbytes)
-        if not flow.limits.shaped and not self.sink_blocked and flow.empty:
+        if not flow.limits.shaped and not self.sink_blocked and flow.empty and not self._faulted:
             flow.bytes_in += nbytes
             flow.bytes_out += nbytes
             self.meter_out.add(now, nbytes)
@@ -208,9 +227,132 @@ class Pipe:
 
     def set_sink_blocked(self, blocked: bool) -> None:
         self.sink_blocked = blocked
+        self._sink_state_changed()
+
+    def _sink_state_changed(self) -> None:
+        """The flow sees one blocked receiver: the real sink, a hold or a full slicer."""
+        blocked = (
+            self.sink_blocked or bool(self.holds) or (self.slices is not None and self.slices.full)
+        )
         self.flow.set_sink_blocked(self._now(), blocked)
         if not blocked:
             self._pump()
+
+    # -- faults (through the connection's FaultTarget) ----------------------------
+
+    def _fault_state_changed(self) -> None:
+        self._faulted = bool(self.holds or self.caps or self.slices is not None)
+        if not self.closed:
+            self._sink_state_changed()
+            self._flow_control()
+
+    def hold(self, key: str) -> None:
+        self.holds.add(key)
+        self._fault_state_changed()
+
+    def unhold(self, key: str) -> None:
+        self.holds.discard(key)
+        self._fault_state_changed()
+
+    def cap(self, key: str, nbytes: int, on_reached: Callable[[], None]) -> None:
+        self.caps[key] = (nbytes, on_reached)
+        self._fault_state_changed()
+        if self.flow.bytes_out >= nbytes and not self._capped:
+            self._capped = True
+            self._cap_reached()
+
+    def uncap(self, key: str) -> None:
+        self.caps.pop(key, None)
+        self._fault_state_changed()
+
+    def slice(self, key: str, next_size: Callable[[], int], gap: float) -> None:
+        if self.slices is not None:
+            self._write_out(self.slices.drain())
+        self.slices = Slices(self.loop, self._sink_write, next_size, gap, self._sliced_room)
+        self._slicer_key = key
+        self._fault_state_changed()
+
+    def unslice(self, key: str) -> None:
+        if self._slicer_key != key or self.slices is None:
+            return
+        rest = self.slices.drain()
+        self.slices = None
+        self._slicer_key = None
+        if rest and not self.sink.is_closing():
+            self.sink.write(rest)  # what waited goes now, in order
+        self._fault_state_changed()
+
+    def _sink_write(self, data: bytes) -> None:
+        # Looked up at each write: a slicer made at accept outlives the placeholder sink.
+        if not self.sink.is_closing():
+            self.sink.write(data)
+
+    def _sliced_room(self) -> None:
+        if self.closed:
+            return
+        if self._capped and self.slices is not None and self.slices.empty:
+            self._cap_reached()
+            return
+        self._sink_state_changed()
+        self._flow_control()
+
+    def delay_eof(self, key: str, seconds: float) -> None:
+        self.eof_delays[key] = seconds
+
+    def undelay_eof(self, key: str) -> None:
+        self.eof_delays.pop(key, None)
+        if self._eof_timer is not None and not self.eof_delays:
+            self._eof_timer.cancel()
+            self._send_eof()
+
+    def _write_out(self, data: bytes | memoryview) -> None:
+        if not data or self.sink.is_closing():
+            return
+        if self.slices is not None:
+            self.slices.push(data)
+        else:
+            self.sink.write(data)
+
+    def _deliver(self, chunks: list[memoryview]) -> int:
+        """Hand released bytes to the sink (through the slicer, under the caps); return
+        how many were handed over."""
+        if not self._faulted:
+            sink = self.sink
+            written = 0
+            for chunk in chunks:
+                sink.write(chunk)
+                written += len(chunk)
+            return written
+        left = min((n for n, _ in self.caps.values()), default=None)
+        if left is not None:
+            left -= self.flow.bytes_out - sum(len(c) for c in chunks)
+        written = 0
+        for chunk in chunks:
+            if left is not None:
+                if left <= 0:
+                    break
+                if len(chunk) > left:
+                    chunk = chunk[:left]
+                left -= len(chunk)
+            self._write_out(chunk)
+            written += len(chunk)
+        if left is not None and left <= 0:
+            released = sum(len(c) for c in chunks)
+            self.flow.bytes_out -= released - written  # past the cap: never delivered
+            if not self._capped:
+                self._capped = True
+                self._cap_reached()
+        return written
+
+    def _cap_reached(self) -> None:
+        """Call the cap's owner once every byte under it is in the sink (a slicer may
+        still hold some)."""
+        if self.closed or not self.caps:
+            return
+        if self.slices is not None and not self.slices.empty:
+            return  # _sliced_room comes back here when the slicer is empty
+        reached = min(self.caps.values(), key=lambda cap: cap[0])[1]
+        self.loop.call_soon(reached)
 
     # -- the link and the handshake ---------------------------------------------
 
@@ -295,6 +437,11 @@ class Pipe:
         if self._source_watch is not None:
             self._source_watch.cancel()
             self._source_watch = None
+        if self._eof_timer is not None:
+            self._eof_timer.cancel()
+            self._eof_timer = None
+        if self.slices is not None:
+            self.slices.close()
         self._alarm.cancel()
 
     # -- the engine of the pipe --------------------------------------------------
@@ -307,11 +454,7 @@ class Pipe:
         now = now_s * 1_000_000
         due = flow.release(now + TOLERANCE_US)  # what is due within the tolerance
         if due:
-            sink = self.sink
-            written = 0
-            for chunk in due:
-                sink.write(chunk)
-                written += len(chunk)
+            written = self._deliver(due)
             self.meter_out.add(now_s, written)
             self.last_active = now_s
         if flow.window is not None:
@@ -324,7 +467,7 @@ class Pipe:
     def _peer_taken(self) -> int:
         """Bytes the receiver's kernel has taken: written, less what our transport and
         our kernel have not sent yet."""
-        held = self.sink.get_write_buffer_size()
+        held = self.sink.get_write_buffer_size() + self._sliced()
         unsent = self.sink_kernel.tx_unsent() if self.sink_kernel is not None else None
         return self.flow.bytes_out - held - (unsent or 0)
 
@@ -333,9 +476,13 @@ class Pipe:
         if not self.connected:
             return  # connect() runs this once both legs are up
         if self.eof:
-            if flow.empty and not self.eof_sent:
-                self.eof_sent = True
-                self._on_finished(self)
+            if flow.empty and not self.eof_sent and (self.slices is None or self.slices.empty):
+                if self.eof_delays:
+                    if self._eof_timer is None:
+                        delay = max(self.eof_delays.values())
+                        self._eof_timer = self.loop.call_later(delay, self._send_eof)
+                else:
+                    self._send_eof()
             return
         room = self.room
         if room == 0:
@@ -345,20 +492,26 @@ class Pipe:
             if self.next_link is None and flow.want():
                 # Joined the line for the shared queue: a sender with more to send would
                 # have had a packet dropped there.
-                pending = (
-                    self.source_kernel.rx_queue() if self.source_kernel is not None else None
-                )
+                pending = self.source_kernel.rx_queue() if self.source_kernel is not None else None
                 if pending is None or pending > 0:
                     flow.refused(self._now())
         elif not self.reading:
             self.reading = True
             self.source.resume_reading()
 
+    def _send_eof(self) -> None:
+        self._eof_timer = None
+        if not self.eof_sent and not self.closed:
+            self.eof_sent = True
+            self._on_finished(self)
+
     # -- stats ---------------------------------------------------------------------
 
     def state(self) -> str:
         if self.closed:
             return stats.CLOSED
+        if self.holds:
+            return stats.HELD  # before half-closed: what waits is held, not draining
         if self.eof:
             return stats.HALF_CLOSED
         if self.link.limits.stall:

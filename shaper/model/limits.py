@@ -120,7 +120,10 @@ def _parse_sockbuf(raw: Any) -> int | None:
         return None
     if raw is None:
         raise units.UnitError(
-            "sockbuf", raw, SOCKBUF_FORMS, hint="null is not a sockbuf: write 'default' for the "
+            "sockbuf",
+            raw,
+            SOCKBUF_FORMS,
+            hint="null is not a sockbuf: write 'default' for the "
             f"OS's buffers or a size such as 64KiB. Expected {SOCKBUF_FORMS}",
         )
     try:

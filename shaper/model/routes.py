@@ -11,6 +11,7 @@ from shaper.model.addresses import format_address
 class Route:
     listen: tuple[str, int]
     upstream: tuple[str, int]
+    name: str = ""
 
     def describe(self, bound: tuple[str, int] | None = None) -> str:
         return f"{format_address(bound or self.listen)} -> {format_address(self.upstream)}"

@@ -22,8 +22,9 @@ BLOCKED = "blocked"  # the sink is slow: its write buffer is over its high mark
 STALLED = "stalled"  # the user stalled the link: nothing is released
 HALF_CLOSED = "half-closed"  # the source has sent EOF; remaining bytes drain
 OPENING = "opening"  # the emulated handshake is under way: no byte may go yet
+HELD = "held"  # a fault holds the bytes (timeout): nothing is delivered
 CLOSED = "closed"
-STATES = (FLOWING, IDLE, BACKPRESSURED, BLOCKED, STALLED, HALF_CLOSED, OPENING, CLOSED)
+STATES = (FLOWING, IDLE, BACKPRESSURED, BLOCKED, STALLED, HELD, HALF_CLOSED, OPENING, CLOSED)
 
 
 @dataclass(slots=True)  # not frozen: see the module's note
@@ -80,6 +81,7 @@ class ConnectionStats:
     client_kernel: KernelStats
     server_kernel: KernelStats
     limits_override: bool = False
+    faults: tuple[str, ...] = ()  # names of the faults touching this connection
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +90,7 @@ class ConnectionStats:
 @dataclass(frozen=True, slots=True)
 class Event:
     time: float  # unix time
-    kind: str  # connect, close, reset, error, limits, profile, phase
+    kind: str  # connect, close, reset, error, limits, profile, phase, fault
     message: str
     connection: int | None = None
 
@@ -141,13 +143,17 @@ def aggregate(
     states = [p.state for p in parts]
     state = IDLE
     # A half-closed direction still draining its queue is not idle: it says so.
-    for candidate in (BLOCKED, BACKPRESSURED, STALLED, FLOWING, HALF_CLOSED, OPENING):
+    for candidate in (BLOCKED, BACKPRESSURED, STALLED, HELD, FLOWING, HALF_CLOSED, OPENING):
         if candidate in states:
             state = candidate
             break
-    queue, capacity = links if links is not None else (
-        sum(p.queue for p in parts),
-        sum(p.queue_capacity for p in parts),
+    queue, capacity = (
+        links
+        if links is not None
+        else (
+            sum(p.queue for p in parts),
+            sum(p.queue_capacity for p in parts),
+        )
     )
     return DirectionStats(
         direction=direction,
@@ -178,6 +184,7 @@ def connection_from_dict(data: dict[str, Any]) -> ConnectionStats:
     values["downstream"] = direction_from_dict(values["downstream"])
     values["client_kernel"] = KernelStats(**values["client_kernel"])
     values["server_kernel"] = KernelStats(**values["server_kernel"])
+    values["faults"] = tuple(values.get("faults", ()))
     return ConnectionStats(**values)
 
 

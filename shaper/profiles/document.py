@@ -40,7 +40,6 @@ def parse_profile(
     return profile_from_dict(data, source=file, default_name=default_name, origin=origin, text=text)
 
 
-
 def _format_rate(bits: int) -> str:
     """Rates as people write them: 1600kbit rather than 200000B/s."""
     text = units.format_rate(bits)

@@ -124,9 +124,7 @@ def _scenario(table: Any, limits: Limits, fail: _Fail) -> Scenario:
     try:
         repeat = parse_switch(raw_repeat, "switch")
     except UnitError as exc:
-        raise fail(
-            "scenario.repeat", f"scenario.repeat: {exc}", raw_repeat, SWITCH_FORMS
-        ) from None
+        raise fail("scenario.repeat", f"scenario.repeat: {exc}", raw_repeat, SWITCH_FORMS) from None
     phases = table.get("phases")
     if not isinstance(phases, list) or not phases:
         raise fail(

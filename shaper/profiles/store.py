@@ -205,8 +205,6 @@ def _load_file(file: Any, origin: str) -> Profile:
     return parse_profile(text, file=label, default_name=stem, origin=origin)
 
 
-
-
 # --- listing -------------------------------------------------------------------------------
 
 
@@ -236,7 +234,6 @@ def _sort_key(info: ProfileInfo) -> tuple[str, ...]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
 
 
 def save_profile(
@@ -336,8 +333,10 @@ def hidden_by(directory: Path, name: str) -> str | None:
         candidate = found.joinpath(name + SUFFIX)
         try:
             if candidate.is_file():
-                return f"the built-in preset ({candidate})" if origin == ORIGIN_PRESET else (
-                    str(candidate)
+                return (
+                    f"the built-in preset ({candidate})"
+                    if origin == ORIGIN_PRESET
+                    else (str(candidate))
                 )
         except OSError:
             continue

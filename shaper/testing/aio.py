@@ -300,4 +300,3 @@ async def _child(settings: ProxySettings) -> AsyncIterator[AsyncProxy]:
             )
     finally:
         await engine.astop()
-

@@ -95,9 +95,9 @@ def limit_changes(
                 merged[direction][name] = value
             continue
         prefix = next((p for p in PREFIXES if name.startswith(p)), None)
-        if prefix is None or name[len(prefix):] not in LIMIT_KEYS:
+        if prefix is None or name[len(prefix) :] not in LIMIT_KEYS:
             raise _unknown_keyword(name, value)
-        one_way[PREFIXES[prefix]][name[len(prefix):]] = value
+        one_way[PREFIXES[prefix]][name[len(prefix) :]] = value
     if isinstance(changes, Limits):
         changes = changes.to_dict()
     if changes is not None and not isinstance(changes, dict):
@@ -155,8 +155,7 @@ def profile_from(
 def check_wait(count: int, timeout: float) -> None:
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(
-            f"n: invalid value {count!r}: expected a whole number of open connections, "
-            "0 or more"
+            f"n: invalid value {count!r}: expected a whole number of open connections, 0 or more"
         )
     if (
         isinstance(timeout, bool)
@@ -207,8 +206,7 @@ class ProxySettings:
             or connect_timeout <= 0
         ):
             raise ValueError(
-                f"connect_timeout: invalid value {connect_timeout!r}: expected seconds, "
-                "more than 0"
+                f"connect_timeout: invalid value {connect_timeout!r}: expected seconds, more than 0"
             )
         changes = limit_changes(limits, keywords=keywords)
         loaded = profile_from(profile, profiles_dir) if profile is not None else None
@@ -235,9 +233,12 @@ class ProxySettings:
         """The `shaper serve` arguments of an engine process for these settings (its limits
         and profile follow through the control API once it runs)."""
         argv = [
-            "--listen", format_address(self.listen),
-            "--upstream", format_address(self.upstream),
-            "--connect-timeout", f"{round(self.connect_timeout * 1_000_000)}us",
+            "--listen",
+            format_address(self.listen),
+            "--upstream",
+            format_address(self.upstream),
+            "--connect-timeout",
+            f"{round(self.connect_timeout * 1_000_000)}us",
         ]
         if self.profiles_dir is not None:
             argv += ["--profiles-dir", self.profiles_dir]

@@ -107,8 +107,10 @@ class Proxy:
 
     @property
     def running(self) -> bool:
-        return self._client is not None and self._process is not None and (
-            self._process.returncode is None
+        return (
+            self._client is not None
+            and self._process is not None
+            and (self._process.returncode is None)
         )
 
     def __enter__(self) -> Proxy:
