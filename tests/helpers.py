@@ -256,8 +256,9 @@ class HttpHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def http_server(handler: Callable[..., BaseHTTPRequestHandler] = HttpHandler,
-                ) -> Iterator[tuple[str, int]]:
+def http_server(
+    handler: Callable[..., BaseHTTPRequestHandler] = HttpHandler,
+) -> Iterator[tuple[str, int]]:
     """Python's own threaded HTTP server on 127.0.0.1:0, a real server a user would run
     (with `handler`, e.g. SimpleHTTPRequestHandler for a directory)."""
     server = ThreadingHTTPServer((HOST, 0), handler)
@@ -294,7 +295,9 @@ def redis_server() -> Iterator[tuple[str, int]]:
         port = free_port()
         process = subprocess.Popen(
             [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             deadline = time.monotonic() + 10
@@ -409,7 +412,7 @@ async def engine_env(
     profiles_dir: Any = None,
 ) -> AsyncIterator[EngineEnv]:
     async with Server(handler) as upstream:
-        engine = Engine([Route((HOST, 0), upstream.address)], limits=limits)
+        engine = Engine([Route((HOST, 0), upstream.address, name="main")], limits=limits)
         await engine.start()
         runner, (host, port) = await start_control(
             engine, HOST, 0, token=token, profiles_dir=profiles_dir

@@ -8,11 +8,27 @@ REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "profiles"
 PRESET_FILES = sorted(PRESETS.glob("*.toml"))
 REQUIRED = [
-    "2g", "edge", "3g-slow", "3g", "3g-fast", "4g", "lte", "dsl", "cable", "fios", "dial-up",
-    "wifi", "satellite-geo", "starlink", "very-bad-network", "tiny-buffers", "bufferbloat",
-    "tunnel", "handover", "degrading",
+    "2g",
+    "edge",
+    "3g-slow",
+    "3g",
+    "3g-fast",
+    "4g",
+    "lte",
+    "dsl",
+    "cable",
+    "fios",
+    "dial-up",
+    "wifi",
+    "satellite-geo",
+    "starlink",
+    "very-bad-network",
+    "tiny-buffers",
+    "bufferbloat",
+    "tunnel",
+    "handover",
+    "degrading",
 ]
-
 
 
 def write(path: Path, text: str) -> Path:
@@ -38,5 +54,3 @@ jitter_distribution = "normal"
 buffer = "64KiB"
 sockbuf = "32KiB"
 """
-
-

@@ -42,8 +42,14 @@ def test_the_display_loads_no_data_path():
     modules = loaded_after("import tui.app, tui.run, tui.source")
     assert "textual" in modules
     assert not under(
-        modules, "shaper.engine", "shaper.cli", "shaper.launcher", "shaper.demo",
-        "shaper.profiles", "shaper.shaping", "shaper.control.server",
+        modules,
+        "shaper.engine",
+        "shaper.cli",
+        "shaper.launcher",
+        "shaper.demo",
+        "shaper.profiles",
+        "shaper.shaping",
+        "shaper.control.server",
     )
 
 
@@ -52,9 +58,21 @@ def test_plain_values_load_nothing_of_the_engine():
     assert not under(modules, "shaper.engine", "shaper.control", "asyncio", "socket", "aiohttp")
 
 
-@pytest.mark.parametrize("name", ["Proxy", "AsyncProxy", "open_proxy", "ProxyError",
-                                  "UnknownConnection", "Limits", "DirectionLimits", "LimitError",
-                                  "Profile", "ProfileError"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Proxy",
+        "AsyncProxy",
+        "open_proxy",
+        "ProxyError",
+        "UnknownConnection",
+        "Limits",
+        "DirectionLimits",
+        "LimitError",
+        "Profile",
+        "ProfileError",
+    ],
+)
 def test_the_package_root_loads_its_names_on_first_use(name):
     modules = loaded_after(f"import shaper\nassert shaper.__version__\nshaper.{name}")
     assert "shaper.model.limits" in modules
@@ -66,8 +84,16 @@ def test_the_pytest_plugin_loads_nothing_of_the_proxy_until_a_test_asks():
     # pytest loads it in every run of a project that has shaper installed.
     modules = loaded_after("import shaper.testing.plugin")
     assert "pytest" in modules
-    assert not under(modules, "shaper.engine", "shaper.control", "shaper.launcher",
-                     "shaper.testing.sync", "shaper.testing.aio", "shaper.profiles", "aiohttp")
+    assert not under(
+        modules,
+        "shaper.engine",
+        "shaper.control",
+        "shaper.launcher",
+        "shaper.testing.sync",
+        "shaper.testing.aio",
+        "shaper.profiles",
+        "aiohttp",
+    )
 
 
 def test_the_sync_proxy_loads_no_http_library_nor_the_engine():

@@ -99,8 +99,9 @@ def test_sync_use_and_token():
 
 def test_start_failure_reports_the_child_error():
     started = time.monotonic()
-    engine = EngineProcess(["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9",
-                            "--rate", "fast"])
+    engine = EngineProcess(
+        ["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--rate", "fast"]
+    )
     with pytest.raises(EngineStartError) as info:
         engine.start()
     assert "--rate" in str(info.value)
@@ -141,7 +142,9 @@ PARENT = textwrap.dedent(
 def test_no_orphan_when_the_parent_is_killed(pdeathsig: bool):
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT.format(pdeathsig=pdeathsig)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         line = parent.stdout.readline()
@@ -178,8 +181,11 @@ async def test_watch_parent():
 
 def test_ready_line():
     data = json.loads(ready_line(("127.0.0.1", 5), [("::1", 6), ["127.0.0.1", 7]]))
-    assert data == {"pid": os.getpid(), "control": "http://127.0.0.1:5",
-                    "listen": ["[::1]:6", "127.0.0.1:7"]}
+    assert data == {
+        "pid": os.getpid(),
+        "control": "http://127.0.0.1:5",
+        "listen": ["[::1]:6", "127.0.0.1:7"],
+    }
     read_fd, write_fd = os.pipe()
     write_ready(write_fd, "http://127.0.0.1:8", [])
     with os.fdopen(read_fd) as pipe:

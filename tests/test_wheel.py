@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        args, cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **env}, check=False,
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        check=False,
     )
 
 

@@ -17,6 +17,7 @@ from shaper._version import __version__
 from shaper.control import keys
 from shaper.control.encoding import encoder, snapshot_json
 from shaper.control.engine_view import ControlledEngine
+from shaper.control.fault_handlers import FAULT_ROUTES
 from shaper.control.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shaper.control.openapi import openapi_document
 from shaper.control.requests import (
@@ -27,6 +28,7 @@ from shaper.control.requests import (
     switch,
 )
 from shaper.control.responses import ApiError, json_response, json_text
+from shaper.faults import fault_to_dict
 from shaper.model.addresses import format_address
 from shaper.model.limits import LimitError
 from shaper.model.units import SWITCH_FORMS, UnitError, parse_switch
@@ -90,6 +92,8 @@ async def get_status(request: web.Request) -> web.Response:
             "started_at": engine.started_at,
             **_profile_state(engine),
             "connections_open": len(engine.connections),
+            "seed": engine.seed,
+            "faults": [fault_to_dict(spec) for spec in engine.fault_specs()],
         }
     )
 
@@ -356,6 +360,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/profiles", post_profiles),
     ("GET", "/v1/profile", get_profile),
     ("POST", "/v1/profile", post_profile),
+    *FAULT_ROUTES,
     ("GET", "/metrics", get_metrics),
     ("GET", "/v1/openapi.json", get_openapi),
 ]

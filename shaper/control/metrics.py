@@ -112,6 +112,7 @@ class MetricsCollector:
             totals=engine.totals,
             version=version,
             closed=engine.route_totals,
+            faults_fired=engine.fault_counts(),
         )
 
     def render_snapshot(
@@ -122,6 +123,7 @@ class MetricsCollector:
         version: str = "",
         route_labels: dict[str, str] | None = None,
         closed: dict[str, dict[tuple[str, str], int]] | None = None,
+        faults_fired: dict[str, int] | None = None,
     ) -> str:
         """Render one snapshot. `route_labels` maps a connection's route name to its label.
         `closed`: the engine's exact per-route byte counts of closed connections; without
@@ -155,6 +157,14 @@ class MetricsCollector:
         )
         ex.add("shaper_resets_total", "counter", "Connections reset", stats.resets)
         ex.add("shaper_errors_total", "counter", "Connection errors", stats.errors)
+        for fault_type, fired in sorted((faults_fired or {}).items()):
+            ex.add(
+                "shaper_faults_fired_total",
+                "counter",
+                "Connections a fault touched or turned away, by fault type",
+                fired,
+                {"type": fault_type},
+            )
         if totals:
             for direction in DIRECTIONS:
                 value = totals.get(f"bytes_{direction}")

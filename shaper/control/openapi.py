@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from shaper.control.openapi_faults import FAULT_PATHS, FAULT_SCHEMAS
 from shaper.engine.connection import CLOSED, CLOSING, CONNECTING, OPEN
 from shaper.model.limits import (
     JITTER_DISTRIBUTIONS,
@@ -203,6 +204,7 @@ _CONNECTION_STATS = _exact(
         "client_kernel": _ref("KernelStats"),
         "server_kernel": _ref("KernelStats"),
         "limits_override": {"type": "boolean"},
+        "faults": {"type": "array", "items": {"type": "string"}},
     }
 )
 
@@ -281,6 +283,15 @@ _ENGINE_STATS = _exact(
     optional=("connections",),
 )
 
+_FAULT_IN_STATUS = {
+    k: v for k, v in FAULT_SCHEMAS["Fault"].items() if k not in ("properties", "required")
+} | {
+    "properties": {
+        k: v for k, v in FAULT_SCHEMAS["Fault"]["properties"].items() if k != "connections"
+    },
+    "required": [r for r in FAULT_SCHEMAS["Fault"]["required"] if r != "connections"],
+}
+
 _STATUS = _exact(
     {
         "version": {"type": "string"},
@@ -302,6 +313,8 @@ _STATUS = _exact(
         "scenario": _ref("Scenario"),
         "limits": _ref("Limits"),
         "connections_open": {"type": "integer"},
+        "seed": {"type": "integer", "description": "The seed of every random draw"},
+        "faults": {"type": "array", "items": _FAULT_IN_STATUS},
     }
 )
 
@@ -423,6 +436,7 @@ _SCHEMAS = {
         },
         optional=("error",),
     ),
+    **FAULT_SCHEMAS,
 }
 
 _PATHS: dict[str, dict[str, Any]] = {
@@ -644,6 +658,7 @@ _PATHS: dict[str, dict[str, Any]] = {
             },
         },
     },
+    **FAULT_PATHS,
     "/metrics": {
         "get": {
             "summary": "Prometheus text exposition (format 0.0.4)",

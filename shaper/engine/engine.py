@@ -375,6 +375,10 @@ class Engine:
     def fault_specs(self) -> list[FaultSpec]:
         return self.fault_runner.specs()
 
+    def fault_counts(self) -> dict[str, int]:
+        """Connections each fault type has touched (or turned away) over the engine's life."""
+        return dict(self.fault_runner.fired)
+
     def add_fault(self, spec: FaultSpec) -> None:
         """Put a fault in force; it acts on open connections where its kind allows.
         KeyError if a fault of that name is in force."""

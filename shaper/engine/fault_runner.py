@@ -105,7 +105,7 @@ class FaultRunner:
 
     def remove(self, name: str) -> FaultSpec:
         fault = self.faults.pop(name)
-        for conn, undos in self._undo.values():
+        for conn, undos in list(self._undo.values()):  # an undo may close a connection
             undo = undos.pop(name, None)
             if undo is not None:
                 conn.faults = tuple(undos)

@@ -25,21 +25,40 @@ from shaper.cli.main import build_parser
 
 def run_shaper(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "shaper", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "shaper", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
 
 
 def test_run_passes_routes_limits_and_profile_to_the_engine():
-    args = build_parser().parse_args([
-        "run", "--listen", "127.0.0.1:8080", "--upstream", "127.0.0.1:8000",
-        "--route", "9000=127.0.0.1:9001", "--down-rate", "2Mbit", "--latency", "40ms",
-        "--up-stall", "true", "--profile", "3g",
-    ])
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--listen",
+            "127.0.0.1:8080",
+            "--upstream",
+            "127.0.0.1:8000",
+            "--route",
+            "9000=127.0.0.1:9001",
+            "--down-rate",
+            "2Mbit",
+            "--latency",
+            "40ms",
+            "--up-stall",
+            "true",
+            "--profile",
+            "3g",
+        ]
+    )
     argv = serve_argv(args)
     parsed = build_parser().parse_args(["serve", *argv])
     assert (parsed.listen, parsed.upstream, parsed.route) == (
-        "127.0.0.1:8080", "127.0.0.1:8000", ["9000=127.0.0.1:9001"]
+        "127.0.0.1:8080",
+        "127.0.0.1:8000",
+        ["9000=127.0.0.1:9001"],
     )
     assert parsed.limit_down_rate == "2Mbit"
     assert parsed.limit_both_latency == "40ms"
@@ -48,8 +67,9 @@ def test_run_passes_routes_limits_and_profile_to_the_engine():
 
 
 def test_run_refuses_a_bad_limit_before_starting_anything():
-    result = run_shaper("run", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9",
-                        "--down-rate", "5mbps")
+    result = run_shaper(
+        "run", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--down-rate", "5mbps"
+    )
     assert result.returncode == 2
     assert "--down-rate" in result.stderr and "ambiguous" in result.stderr
     assert "Traceback" not in result.stderr
@@ -83,8 +103,9 @@ def test_attach_where_no_engine_ever_was_fails_like_limits():
     assert attach.returncode == 1 == limits.returncode, attach
     assert attach.stdout == ""  # no screen was drawn
     first = attach.stderr.splitlines()[0]
-    assert first.startswith(f"shaper attach: error: cannot reach the shaper control API at "
-                            f"http://127.0.0.1:{port}")
+    assert first.startswith(
+        f"shaper attach: error: cannot reach the shaper control API at http://127.0.0.1:{port}"
+    )
     assert attach.stderr.replace("attach", "limits") == limits.stderr
     assert "Traceback" not in attach.stderr
 
@@ -98,10 +119,19 @@ def test_attach_to_a_web_server_that_is_not_shaper_exits_1(tmp_path):
 
 
 def test_run_passes_the_stats_file_to_the_engine():
-    args = build_parser().parse_args([
-        "run", "--listen", "127.0.0.1:8080", "--upstream", "127.0.0.1:8000",
-        "--stats-jsonl", "out.jsonl", "--stats-interval", "250ms",
-    ])
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--listen",
+            "127.0.0.1:8080",
+            "--upstream",
+            "127.0.0.1:8000",
+            "--stats-jsonl",
+            "out.jsonl",
+            "--stats-interval",
+            "250ms",
+        ]
+    )
     parsed = build_parser().parse_args(["serve", *serve_argv(args)])
     assert (parsed.stats_jsonl, parsed.stats_interval) == ("out.jsonl", "250ms")
 
@@ -109,8 +139,10 @@ def test_run_passes_the_stats_file_to_the_engine():
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--stats-jsonl", "-"], "argument --stats-jsonl: '-' (stdout) would write over the "
-                                 "display; give a file"),
+        (
+            ["--stats-jsonl", "-"],
+            "argument --stats-jsonl: '-' (stdout) would write over the display; give a file",
+        ),
         (["--control", "0.0.0.0:8475"], "argument --control:"),
         (["--control", "here:there"], "argument --control:"),
     ],
@@ -136,8 +168,12 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
         try:
             self.process = subprocess.Popen(
-                argv, stdin=slave, stdout=slave, stderr=slave,
-                env={**os.environ, "TERM": "xterm-256color"}, start_new_session=True,
+                argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env={**os.environ, "TERM": "xterm-256color"},
+                start_new_session=True,
             )
         finally:
             os.close(slave)
@@ -193,11 +229,26 @@ class Terminal:
 def test_run_with_control_is_driven_by_shaper_limits_and_says_when_it_stopped(tmp_path):
     stats = tmp_path / "stats.jsonl"
     with http_server() as (host, port):
-        terminal = Terminal([
-            sys.executable, "-m", "shaper", "run", "--listen", "127.0.0.1:0",
-            "--upstream", f"{host}:{port}", "--down-rate", "8Mbit", "--control", "127.0.0.1:0",
-            "--stats-jsonl", str(stats), "--stats-interval", "100ms",
-        ])
+        terminal = Terminal(
+            [
+                sys.executable,
+                "-m",
+                "shaper",
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                f"{host}:{port}",
+                "--down-rate",
+                "8Mbit",
+                "--control",
+                "127.0.0.1:0",
+                "--stats-jsonl",
+                str(stats),
+                "--stats-interval",
+                "100ms",
+            ]
+        )
         try:
             listen = terminal.wait_for(r"listening on (\S+)\n", "listening line").group(1)
             url = terminal.wait_for(r"control on (http://\S+)\n", "control line").group(1)

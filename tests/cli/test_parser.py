@@ -15,8 +15,11 @@ MISTAKES = [
     # (argv, the parser's prog, words of the message)
     (["nosuchverb"], "shaper", "invalid choice: 'nosuchverb'"),
     ([], "shaper", "required: COMMAND"),
-    (["serve", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--rate", "5mbps"],
-     "shaper serve", "argument --rate"),
+    (
+        ["serve", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--rate", "5mbps"],
+        "shaper serve",
+        "argument --rate",
+    ),
     (["serve", "--listen", "127.0.0.1:0"], "shaper serve", "--upstream is required"),
     (["limits", "--connection", "one"], "shaper limits", "argument --connection"),
     (["profiles"], "shaper profiles", "required: VERB"),
@@ -25,8 +28,9 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "prog", "words"), MISTAKES, ids=[" ".join(m[0]) or "nothing"
-                                                                    for m in MISTAKES])
+@pytest.mark.parametrize(
+    ("argv", "prog", "words"), MISTAKES, ids=[" ".join(m[0]) or "nothing" for m in MISTAKES]
+)
 def test_a_mistake_is_two_lines_exit_2(capsys, argv, prog, words):
     with pytest.raises(SystemExit) as info:
         main(argv)

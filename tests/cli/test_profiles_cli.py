@@ -87,8 +87,9 @@ async def test_cli_save_reads_a_running_engine(capsys, tmp_path):
     await engine.start()
     runner, (host, port) = await start_control(engine, "127.0.0.1", 0, None)
     try:
-        engine.patch_limits({"downstream": {"rate": "1500kbit", "latency": "30ms"},
-                             "upstream": {"buffer": "32KiB"}})
+        engine.patch_limits(
+            {"downstream": {"rate": "1500kbit", "latency": "30ms"}, "upstream": {"buffer": "32KiB"}}
+        )
         url = f"http://{host}:{port}"
         argv = ["profiles", "save", "captured", "--control", url, "--description", "from test"]
         code = await asyncio.to_thread(main, argv)
@@ -184,8 +185,9 @@ async def test_cli_apply_reads_a_file_and_sends_it_whole(capsys, tmp_path):
         assert conn.limits.downstream.latency == 70_000
 
         # A name is the engine's to look up: a preset, here.
-        code = await asyncio.to_thread(main, ["profiles", "apply", "edge", "--control", env.url,
-                                              "--json"])
+        code = await asyncio.to_thread(
+            main, ["profiles", "apply", "edge", "--control", env.url, "--json"]
+        )
         out, _ = capsys.readouterr()
         assert code == 0
         assert json.loads(out)["profile"] == "edge" and engine.profile_name == "edge"
@@ -205,8 +207,9 @@ async def test_cli_apply_refuses_a_bad_file_or_an_unknown_name(capsys, tmp_path)
         assert code == 2 and out == ""
         assert "no profile '3gg'" in err and "3g" in err  # the engine's list of names
         missing = tmp_path / "missing.toml"
-        code = await asyncio.to_thread(main, ["profiles", "apply", str(missing),
-                                              "--control", env.url])
+        code = await asyncio.to_thread(
+            main, ["profiles", "apply", str(missing), "--control", env.url]
+        )
         _, err = capsys.readouterr()
         assert code == 2 and f"profile file not found: {missing}" in err
         assert env.engine.profile_name is None  # nothing reached the engine

@@ -65,8 +65,10 @@ async def test_limits_bad_value_exits_2_without_a_traceback(env, capsys):
 async def test_connection_limits(env, capsys):
     await env.connect()
     conn_id = str(env.newest_id())
-    assert await run("limits", "--control", env.url, "--connection", conn_id,
-                     "--down-latency", "30ms") == 0
+    assert (
+        await run("limits", "--control", env.url, "--connection", conn_id, "--down-latency", "30ms")
+        == 0
+    )
     assert "connection" in capsys.readouterr().out
     assert env.engine.connection_limits(int(conn_id)).downstream.latency == 30_000
     assert env.engine.limits.downstream.latency == 0
@@ -153,8 +155,9 @@ def not_shaper(kind: str, directory):
 
 
 @pytest.mark.parametrize("kind", ["404", "html", "json"])
-@pytest.mark.parametrize("verb", [["stats"], ["stats", "--json"], ["limits"],
-                                  ["limits", "--down-rate", "1Mbit"]])
+@pytest.mark.parametrize(
+    "verb", [["stats"], ["stats", "--json"], ["limits"], ["limits", "--down-rate", "1Mbit"]]
+)
 def test_a_web_server_that_is_not_shaper_exits_1_saying_so(capsys, tmp_path, kind, verb):
     (tmp_path / "index.html").write_text("<html>home</html>")
     with http_server(not_shaper(kind, tmp_path)) as (host, port):
@@ -179,8 +182,9 @@ def test_a_web_server_that_is_not_shaper_exits_1_saying_so(capsys, tmp_path, kin
 # -- switches: one rule -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("written", "expected"), [("true", True), ("1", True),
-                                                   ("false", False), ("0", False)])
+@pytest.mark.parametrize(
+    ("written", "expected"), [("true", True), ("1", True), ("false", False), ("0", False)]
+)
 async def test_stall_flags_take_true_false_1_0(env, capsys, written, expected):
     env.engine.patch_limits({"downstream": {"stall": not expected}})
     assert await run("limits", "--control", env.url, "--down-stall", written) == 0

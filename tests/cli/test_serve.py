@@ -252,10 +252,12 @@ async def test_stats_jsonl_to_stdout():
     ):
         _, port, _ = await listening_line(process)
         # What is in force at start, then the snapshots.
-        told = [(await asyncio.wait_for(process.stdout.readline(), 10)).decode()
-                for _ in range(3)]
-        assert told == ["profile none\n", "limits upstream    unshaped (the defaults)\n",
-                        "limits downstream  rate 2Mbit\n"]
+        told = [(await asyncio.wait_for(process.stdout.readline(), 10)).decode() for _ in range(3)]
+        assert told == [
+            "profile none\n",
+            "limits upstream    unshaped (the defaults)\n",
+            "limits downstream  rate 2Mbit\n",
+        ]
         payload = random.Random(31).randbytes(100_000)
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
@@ -363,8 +365,18 @@ async def next_line(stream: asyncio.StreamReader, timeout: float = 10) -> str:
 @pytest.mark.timeout(60)
 async def test_serve_prints_the_profile_and_limits_in_force_at_start(tmp_path):
     async with serving(
-        "--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", "--profile", "3g",
-        "--down-latency", "50ms", "--up-stall", "true", "--control", f"{HOST}:0",
+        "--listen",
+        f"{HOST}:0",
+        "--upstream",
+        f"{HOST}:9",
+        "--profile",
+        "3g",
+        "--down-latency",
+        "50ms",
+        "--up-stall",
+        "true",
+        "--control",
+        f"{HOST}:0",
     ) as process:
         await listening_line(process)
         assert (await next_line(process.stdout)).startswith("control on http://")
@@ -391,8 +403,15 @@ async def logged_session(*extra: str) -> list[str]:
 
     async with (
         Server(echo) as upstream,
-        serving("--listen", f"{HOST}:0", "--upstream", f"{HOST}:{upstream.port}",
-                "--control", f"{HOST}:0", *extra) as process,
+        serving(
+            "--listen",
+            f"{HOST}:0",
+            "--upstream",
+            f"{HOST}:{upstream.port}",
+            "--control",
+            f"{HOST}:0",
+            *extra,
+        ) as process,
         aiohttp.ClientSession() as session,
     ):
         _, port, _ = await listening_line(process)
@@ -413,8 +432,9 @@ async def logged_session(*extra: str) -> list[str]:
         assert await asyncio.wait_for(reader.readexactly(4), 10) == b"ping"
         reset(writer)
         await all_closed()
-        async with session.patch(url + "/v1/limits",
-                                 json={"downstream": {"rate": "2Mbit"}}) as response:
+        async with session.patch(
+            url + "/v1/limits", json={"downstream": {"rate": "2Mbit"}}
+        ) as response:
             assert response.status == 200
         async with session.post(url + "/v1/profile", json={"name": "edge"}) as response:
             assert response.status == 200
@@ -443,7 +463,13 @@ async def test_serve_log_format_json_writes_the_api_events():
     lines = await logged_session("--log-format", "json")
     events = [json.loads(line) for line in lines]
     assert [e["kind"] for e in events] == [
-        "connect", "close", "connect", "reset", "close", "limits", "profile"
+        "connect",
+        "close",
+        "connect",
+        "reset",
+        "close",
+        "limits",
+        "profile",
     ]
     for event in events:
         assert set(event) == {"time", "kind", "message", "connection"}

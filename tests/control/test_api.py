@@ -444,7 +444,9 @@ async def test_token():
             assert status == 401, headers
             assert body["field"] == "Authorization"
         status, body = await e.request(
-            "PATCH", "/v1/limits", json={"downstream": {"rate": "1Mbit"}},
+            "PATCH",
+            "/v1/limits",
+            json={"downstream": {"rate": "1Mbit"}},
             headers={"Authorization": "Bearer wrong"},
         )
         assert status == 401 and e.engine.limits == Limits()
@@ -533,8 +535,11 @@ async def test_a_profile_changed_by_hand_is_reported_modified(env: EngineEnv):
     assert stats["profile"] == "3g"
     assert stats["profile_changes"] == ["upstream.stall", "downstream.rate"]
     # Setting the profile's own values again: not modified any more.
-    status, _ = await env.request("PATCH", "/v1/limits", json={
-        "downstream": {"rate": three_g["downstream"]["rate"]}, "upstream": {"stall": False}})
+    status, _ = await env.request(
+        "PATCH",
+        "/v1/limits",
+        json={"downstream": {"rate": three_g["downstream"]["rate"]}, "upstream": {"stall": False}},
+    )
     _, body = await env.request("GET", "/v1/profile")
     assert body["modified"] == []
     await env.request("PATCH", "/v1/limits", json={"downstream": {"latency": "1ms"}})
@@ -544,10 +549,19 @@ async def test_a_profile_changed_by_hand_is_reported_modified(env: EngineEnv):
     assert stats["profile_changes"] == []
 
 
-@pytest.mark.parametrize(("written", "expected"), [
-    (True, True), (1, True), ("1", True), ("true", True),
-    (False, False), (0, False), ("0", False), ("false", False),
-])
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        (True, True),
+        (1, True),
+        ("1", True),
+        ("true", True),
+        (False, False),
+        (0, False),
+        ("0", False),
+        ("false", False),
+    ],
+)
 async def test_stall_takes_a_switch(env: EngineEnv, written, expected):
     env.engine.patch_limits({"upstream": {"stall": not expected}})
     status, body = await env.request("PATCH", "/v1/limits", json={"upstream": {"stall": written}})

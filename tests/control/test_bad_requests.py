@@ -46,8 +46,12 @@ UNREADABLE = [
     (b'{"downstream": {"rate": "1Mbit"}}\x80', "application/json", "body", "0x80"),
     ("[" * 100_000, "application/json", "body", "nested too deeply"),
     ('{"a":' * 100_000, "application/json", "body", "nested too deeply"),
-    ('{"downstream": {"rate": "1Mbit"}}', "application/json; charset=bogus", "Content-Type",
-     "unknown charset 'bogus'"),
+    (
+        '{"downstream": {"rate": "1Mbit"}}',
+        "application/json; charset=bogus",
+        "Content-Type",
+        "unknown charset 'bogus'",
+    ),
     ('{"upstream": {"rate": 1e400}}', "application/json", "body", "too large"),
     ('{"upstream": {"rate": -1e400}}', "application/json", "body", "too large"),
     ('{"upstream": {"rate": ' + "1" * 5000 + "}}", "application/json", "body", "too large"),
@@ -59,8 +63,18 @@ UNREADABLE = [
 @pytest.mark.parametrize(
     ("body", "content_type", "field", "words"),
     UNREADABLE,
-    ids=["not-utf8", "trailing-byte", "nested-lists", "nested-objects", "charset", "1e400",
-         "-1e400", "5000-digits", "NaN", "Infinity"],
+    ids=[
+        "not-utf8",
+        "trailing-byte",
+        "nested-lists",
+        "nested-objects",
+        "charset",
+        "1e400",
+        "-1e400",
+        "5000-digits",
+        "NaN",
+        "Infinity",
+    ],
 )
 async def test_an_unreadable_body_is_a_400_naming_the_problem_and_changes_nothing(
     env: EngineEnv, body, content_type, field, words

@@ -101,9 +101,7 @@ async def test_profiles(env):
         result = await client.apply_profile(name="3g")
         assert result["profile"] == "3g"
         assert (await client.profile())["profile"] == "3g"
-        result = await client.apply_profile(
-            body={"name": "mine", "downstream": {"rate": "3Mbit"}}
-        )
+        result = await client.apply_profile(body={"name": "mine", "downstream": {"rate": "3Mbit"}})
         assert result["profile"] == "mine"
         assert env.engine.limits.downstream.rate == 3_000_000
         with pytest.raises(ControlError) as info:

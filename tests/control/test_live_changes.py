@@ -48,7 +48,9 @@ async def test_live_patch_changes_the_rate_and_loses_nothing():
         start = loop.time()
         await asyncio.sleep(1.0)
         status, body = await env.request(
-            "PATCH", "/v1/limits", json={"downstream": {"rate": "2Mbit"}}  # 250 kB/s
+            "PATCH",
+            "/v1/limits",
+            json={"downstream": {"rate": "2Mbit"}},  # 250 kB/s
         )
         patched_at = loop.time()
         assert status == 200 and body["downstream"]["rate"] == "2Mbit"

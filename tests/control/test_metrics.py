@@ -13,25 +13,49 @@ from shaper.model.snapshots import IDLE, ConnectionStats, DirectionStats, Engine
 
 def direction(name: str, bytes_in: int, bytes_out: int, queue: int = 0) -> DirectionStats:
     return DirectionStats(
-        direction=name, state=IDLE, bytes_in=bytes_in, bytes_out=bytes_out, rate_in=0.0,
-        rate_out=0.0, queue=queue, queue_capacity=1000, wire=0, sink_buffer=0,
-        source_kernel_rx=None, sink_kernel_tx=None, source_rcvbuf=None, sink_sndbuf=None,
+        direction=name,
+        state=IDLE,
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        rate_in=0.0,
+        rate_out=0.0,
+        queue=queue,
+        queue_capacity=1000,
+        wire=0,
+        sink_buffer=0,
+        source_kernel_rx=None,
+        sink_kernel_tx=None,
+        source_rcvbuf=None,
+        sink_sndbuf=None,
     )
 
 
 def connection(conn_id: int, route: str, up: int, down: int) -> ConnectionStats:
     return ConnectionStats(
-        id=conn_id, route=route, client="c", server="s", age=1.0, state="open",
-        upstream=direction("upstream", up, up), downstream=direction("downstream", down, down),
-        client_kernel=KernelStats(), server_kernel=KernelStats(),
+        id=conn_id,
+        route=route,
+        client="c",
+        server="s",
+        age=1.0,
+        state="open",
+        upstream=direction("upstream", up, up),
+        downstream=direction("downstream", down, down),
+        client_kernel=KernelStats(),
+        server_kernel=KernelStats(),
     )
 
 
 def snapshot(*conns: ConnectionStats) -> EngineStats:
     return EngineStats(
-        time=0.0, uptime=1.0, connections_open=len(conns), connections_total=len(conns),
-        resets=0, errors=0, upstream=direction("upstream", 0, 0),
-        downstream=direction("downstream", 0, 0), connections=tuple(conns),
+        time=0.0,
+        uptime=1.0,
+        connections_open=len(conns),
+        connections_total=len(conns),
+        resets=0,
+        errors=0,
+        upstream=direction("upstream", 0, 0),
+        downstream=direction("downstream", 0, 0),
+        connections=tuple(conns),
     )
 
 
@@ -71,16 +95,20 @@ def test_exposition_writes_each_family_once():
 def test_route_counters_stay_monotonic_when_connections_close():
     collector = MetricsCollector()
     routes = ["A -> X", "B -> Y"]
-    first = samples(collector.render_snapshot(
-        snapshot(connection(1, "A -> X", 100, 1000), connection(2, "B -> Y", 5, 50)), routes
-    ))
+    first = samples(
+        collector.render_snapshot(
+            snapshot(connection(1, "A -> X", 100, 1000), connection(2, "B -> Y", 5, 50)), routes
+        )
+    )
     key = 'shaper_bytes_out_total{route="A -> X",direction="downstream"}'
     assert first[key] == 1000
     assert first['shaper_connections_open{route="A -> X"}'] == 1
     # Connection 1 moves more and closes; connection 3 opens on the same route.
-    second = samples(collector.render_snapshot(
-        snapshot(connection(2, "B -> Y", 6, 60), connection(3, "A -> X", 1, 10)), routes
-    ))
+    second = samples(
+        collector.render_snapshot(
+            snapshot(connection(2, "B -> Y", 6, 60), connection(3, "A -> X", 1, 10)), routes
+        )
+    )
     assert second[key] == 1010
     assert second['shaper_connections_open{route="A -> X"}'] == 1
     assert second['shaper_route_connections_seen_total{route="A -> X"}'] == 2
@@ -137,5 +165,8 @@ async def test_the_path_in_the_metrics():
         assert status == 200
         assert 'shaper_link_queue_capacity_bytes{direction="downstream"} 65536' in text
         assert re.search(r'shaper_in_flight_bytes\{route="[^"]+",direction="upstream"\} \d+', text)
-        assert re.search(r'shaper_tcp_phase_directions\{route="[^"]+",direction="upstream",'
-                         r'phase="slow-start"\} 2', text)
+        assert re.search(
+            r'shaper_tcp_phase_directions\{route="[^"]+",direction="upstream",'
+            r'phase="slow-start"\} 2',
+            text,
+        )

@@ -97,8 +97,11 @@ async def test_apply_profile_needs_exactly_one_of_name_or_profile(env: EngineEnv
         status, answer = await env.request("POST", "/v1/profile", json=body)
         assert status == 200, (body, answer)
     # The inline profile is described as a profile file's tables are.
-    for bad in ({"profile": {"downstream": {}}}, {"profile": {"name": "x", "upstrem": {}}},
-                {"profile": {"name": "x", "scenario": {"phases": []}}}):
+    for bad in (
+        {"profile": {"downstream": {}}},
+        {"profile": {"name": "x", "upstrem": {}}},
+        {"profile": {"name": "x", "scenario": {"phases": []}}},
+    ):
         assert not schema.is_valid(bad), bad
         status, answer = await env.request("POST", "/v1/profile", json=bad)
         assert status == 400, (bad, answer)
@@ -116,9 +119,15 @@ async def test_responses_match_the_document_exactly(env: EngineEnv):
     await env.connect()
     conn_id = env.newest_id()
     inline = {
-        "name": "flaky", "downstream": {"rate": "4Mbit"},
-        "scenario": {"repeat": 1, "phases": [{"name": "good", "duration": "10s"},
-                                             {"duration": "1s", "upstream": {"stall": "true"}}]},
+        "name": "flaky",
+        "downstream": {"rate": "4Mbit"},
+        "scenario": {
+            "repeat": 1,
+            "phases": [
+                {"name": "good", "duration": "10s"},
+                {"duration": "1s", "upstream": {"stall": "true"}},
+            ],
+        },
     }
     calls = [
         ("GET", "/v1/status", None, "/v1/status", "get", 200),
@@ -129,21 +138,44 @@ async def test_responses_match_the_document_exactly(env: EngineEnv):
         ("GET", "/v1/stats", None, "/v1/stats", "get", 200),
         ("GET", "/v1/stats?connections=1", None, "/v1/stats", "get", 200),
         ("GET", "/v1/connections", None, "/v1/connections", "get", 200),
-        ("PATCH", f"/v1/connections/{conn_id}/limits", {"upstream": {"rate": "1Mbit"}},
-         "/v1/connections/{id}/limits", "patch", 200),
-        ("GET", f"/v1/connections/{conn_id}/limits", None, "/v1/connections/{id}/limits", "get",
-         200),
-        ("DELETE", f"/v1/connections/{conn_id}/limits", None, "/v1/connections/{id}/limits",
-         "delete", 200),
+        (
+            "PATCH",
+            f"/v1/connections/{conn_id}/limits",
+            {"upstream": {"rate": "1Mbit"}},
+            "/v1/connections/{id}/limits",
+            "patch",
+            200,
+        ),
+        (
+            "GET",
+            f"/v1/connections/{conn_id}/limits",
+            None,
+            "/v1/connections/{id}/limits",
+            "get",
+            200,
+        ),
+        (
+            "DELETE",
+            f"/v1/connections/{conn_id}/limits",
+            None,
+            "/v1/connections/{id}/limits",
+            "delete",
+            200,
+        ),
         ("GET", "/v1/profiles", None, "/v1/profiles", "get", 200),
-        ("POST", "/v1/profiles", {"name": "mine", "description": "d"}, "/v1/profiles", "post",
-         201),
+        ("POST", "/v1/profiles", {"name": "mine", "description": "d"}, "/v1/profiles", "post", 201),
         ("POST", "/v1/profiles", {"name": "mine"}, "/v1/profiles", "post", 409),
         ("POST", "/v1/profiles", {"name": "3g"}, "/v1/profiles", "post", 409),
         ("PATCH", "/v1/limits", {"upstream": {"rate": "2mbps"}}, "/v1/limits", "patch", 400),
         ("GET", "/v1/stats?connections=yes", None, "/v1/stats", "get", 400),
-        ("DELETE", f"/v1/connections/{conn_id}?mode=reset", None, "/v1/connections/{id}",
-         "delete", 200),
+        (
+            "DELETE",
+            f"/v1/connections/{conn_id}?mode=reset",
+            None,
+            "/v1/connections/{id}",
+            "delete",
+            200,
+        ),
         ("DELETE", "/v1/connections/999", None, "/v1/connections/{id}", "delete", 404),
         ("POST", "/v1/profile", {"name": "nothing-by-this-name"}, "/v1/profile", "post", 404),
     ]
@@ -176,7 +208,7 @@ async def read_events(response: aiohttp.ClientResponse, count: int) -> list[tupl
         assert len(lines) == 2, lines
         name, data = lines
         assert name.startswith("event: ") and data.startswith("data: "), lines
-        events.append((name[len("event: "):], data[len("data: "):]))
+        events.append((name[len("event: ") :], data[len("data: ") :]))
         lines = []
         if len(events) == count:
             break
@@ -214,7 +246,10 @@ CHECKS = [
     # Everything schemathesis has but positive_data_acceptance: a unit string of the right
     # form can still be out of range ("buffer": "2GiB"), which a JSON schema cannot say; the
     # document says it in words, and the server refuses such values with a 400.
-    "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+    "--checks",
+    "all",
+    "--exclude-checks",
+    "positive_data_acceptance",
 ]
 
 
@@ -229,11 +264,29 @@ async def schemathesis(url: str, *args: str) -> tuple[int, str, float]:
     }
     start = time.monotonic()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "schemathesis.cli", "run", f"{url}/v1/openapi.json",
-        "--seed", str(SEED), "--max-examples", str(EXAMPLES), "--workers", "1",
-        "--request-timeout", "5", "--generation-database", "none", "--no-color",
-        "--output-truncate", "false", *CHECKS, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{url}/v1/openapi.json",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(EXAMPLES),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "5",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--output-truncate",
+        "false",
+        *CHECKS,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
     )
     try:
         out, _ = await asyncio.wait_for(process.communicate(), 100)

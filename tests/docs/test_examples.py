@@ -17,8 +17,9 @@ TESTS = sorted(EXAMPLES.glob("test_*.py"))
 def test_the_examples_pass_under_strict_asyncio(pytester: pytest.Pytester):
     for path in EXAMPLES.glob("*.py"):
         (pytester.path / path.name).write_text(path.read_text())
-    pytester.makeini("[pytest]\nasyncio_mode = strict\n"
-                     "asyncio_default_fixture_loop_scope = function\n")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(passed=4)
 

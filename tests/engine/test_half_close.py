@@ -1,6 +1,5 @@
 """Half-close both ways: the other direction keeps flowing until it ends too."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -117,8 +116,11 @@ async def test_a_direction_draining_after_eof_is_half_closed_in_the_totals(capsy
 
         def draining_after_eof():
             snapshot = env.engine.snapshot()
-            return snapshot.downstream.queue > 0 and env.engine.snapshot(True).connections[
-                0].downstream.state == "half-closed" and snapshot
+            return (
+                snapshot.downstream.queue > 0
+                and env.engine.snapshot(True).connections[0].downstream.state == "half-closed"
+                and snapshot
+            )
 
         snapshot = await wait_until(draining_after_eof, what="the server's EOF, queue not empty")
         assert snapshot.downstream.state == "half-closed"
@@ -128,7 +130,8 @@ async def test_a_direction_draining_after_eof_is_half_closed_in_the_totals(capsy
         assert stats["downstream"]["queue"] > 0
         code = await asyncio.to_thread(main, ["stats", "--control", env.url])
         assert code == 0
-        [row] = [line for line in capsys.readouterr().out.splitlines()
-                 if line.startswith("downstream")]
+        [row] = [
+            line for line in capsys.readouterr().out.splitlines() if line.startswith("downstream")
+        ]
         assert row.split()[1] == "half-closed"
         assert await asyncio.wait_for(received, 20) == body

@@ -1,6 +1,5 @@
 """Clients that send garbage and vanish: no crash, no leaked descriptor."""
 
-
 from __future__ import annotations
 
 import asyncio

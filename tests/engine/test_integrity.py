@@ -291,9 +291,7 @@ async def test_every_kind_of_change_under_load():
         conn = next(iter(engine.connections.values()))
 
         await wait_until(
-            lambda: (
-                conn.upstream.flow.queued > 8 * 1024 and conn.downstream.flow.queued > 8 * 1024
-            ),
+            lambda: conn.upstream.flow.queued > 8 * 1024 and conn.downstream.flow.queued > 8 * 1024,
             10,
             "both queues to hold bytes",
         )

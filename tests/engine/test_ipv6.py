@@ -1,6 +1,5 @@
 """IPv6 listeners and upstreams, and upstreams given by name."""
 
-
 from __future__ import annotations
 
 import asyncio

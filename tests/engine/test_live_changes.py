@@ -1,6 +1,5 @@
 """Live limit changes take effect at once, losing nothing."""
 
-
 from __future__ import annotations
 
 import asyncio

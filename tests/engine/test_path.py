@@ -84,8 +84,10 @@ async def test_a_new_connection_pays_the_handshake_round_trip():
 async def test_a_small_request_waits_behind_a_bulk_download_on_a_shared_queue(link):
     # Raw pacing fills the deep queue completely (an emulated sender would keep it
     # shallower), so the wait is plain: the queue's bytes at 8 Mbit/s.
-    limits = Limits().with_both({"link": link, "tcp": "off"}).patched(
-        {"downstream": {"rate": "8Mbit", "buffer": "2MiB"}}
+    limits = (
+        Limits()
+        .with_both({"link": link, "tcp": "off"})
+        .patched({"downstream": {"rate": "8Mbit", "buffer": "2MiB"}})
     )
     with http_server() as upstream:
         async with shaper.open_proxy(upstream=upstream, limits=limits) as proxy:
@@ -94,13 +96,12 @@ async def test_a_small_request_waits_behind_a_bulk_download_on_a_shared_queue(li
             )
             try:
                 await wait_until(
-                    lambda: proxy.engine.snapshot().downstream.queue > 1_000_000, 20,
+                    lambda: proxy.engine.snapshot().downstream.queue > 1_000_000,
+                    20,
                     "the queue to fill",
                 )
                 queued = (await proxy.stats()).downstream.queue
-                elapsed, body = await asyncio.to_thread(
-                    timed_get, proxy.host, proxy.port, "/10000"
-                )
+                elapsed, body = await asyncio.to_thread(timed_get, proxy.host, proxy.port, "/10000")
                 assert len(body) == 10_000
                 behind = queued * 8 / 8_000_000  # seconds of queue ahead of the answer
                 if link == "shared":
@@ -213,7 +214,8 @@ async def test_the_shared_link_counts_only_while_something_uses_it():
         engine.patch_limits({"downstream": {"link": "shared"}, "upstream": {"link": "shared"}})
         await wait_until(
             lambda: engine.snapshot(connections=True).connections[0].downstream.link == "shared",
-            10, "the move to the shared link",
+            10,
+            "the move to the shared link",
         )
         assert engine.snapshot().downstream.queue_capacity == 64 * 1024  # the shared one, once
         writer.close()

@@ -103,7 +103,6 @@ async def measure_upstream(port: int, upstream: Measurer, size: int) -> float:
 
 async def test_profile_applied_to_a_live_engine_changes_rate_and_latency():
 
-
     upstream = Measurer()
     async with Server(upstream.handle) as server:
         engine = Engine([Route(("127.0.0.1", 0), server.address)])
@@ -113,11 +112,13 @@ async def test_profile_applied_to_a_live_engine_changes_rate_and_latency():
             # Unshaped: fast and no added delay.
             assert await measure_rtt(port) < 0.05
 
-            slow = profile_from_dict({
-                "name": "slow",
-                "upstream": {"rate": "2Mbit", "latency": "60ms"},
-                "downstream": {"rate": "2Mbit", "latency": "60ms"},
-            })
+            slow = profile_from_dict(
+                {
+                    "name": "slow",
+                    "upstream": {"rate": "2Mbit", "latency": "60ms"},
+                    "downstream": {"rate": "2Mbit", "latency": "60ms"},
+                }
+            )
             engine.apply_profile(slow)
             assert engine.profile_name == "slow"
             rtt = await measure_rtt(port)
@@ -144,9 +145,18 @@ async def test_shaper_serve_with_the_3g_preset_shapes_as_it_says():
     upstream = Measurer()
     async with Server(upstream.handle) as server:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "shaper", "serve", "--profile", "3g",
-            "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{server.port}",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "shaper",
+            "serve",
+            "--profile",
+            "3g",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            f"127.0.0.1:{server.port}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
@@ -167,23 +177,29 @@ async def test_shaper_serve_with_the_3g_preset_shapes_as_it_says():
         assert "Traceback" not in stderr
 
 
-
-
 async def test_switching_profiles_mid_transfer_loses_no_byte():
     payload = pattern(1_500_000)
     server = await Server(source(payload, wait_for_close=False)).__aenter__()
     engine = Engine([Route(("127.0.0.1", 0), server.address)])
     await engine.start()
-    moving = profile_from_dict({
-        "name": "moving",
-        "downstream": {"rate": "20Mbit", "latency": "5ms"},
-        "scenario": {"repeat": True, "phases": [
-            {"name": "fast", "duration": "100ms"},
-            {"name": "stalled", "duration": "50ms", "downstream": {"stall": True}},
-            {"name": "slow", "duration": "100ms",
-             "downstream": {"rate": "4Mbit", "latency": "40ms", "jitter": "10ms"}},
-        ]},
-    })
+    moving = profile_from_dict(
+        {
+            "name": "moving",
+            "downstream": {"rate": "20Mbit", "latency": "5ms"},
+            "scenario": {
+                "repeat": True,
+                "phases": [
+                    {"name": "fast", "duration": "100ms"},
+                    {"name": "stalled", "duration": "50ms", "downstream": {"stall": True}},
+                    {
+                        "name": "slow",
+                        "duration": "100ms",
+                        "downstream": {"rate": "4Mbit", "latency": "40ms", "jitter": "10ms"},
+                    },
+                ],
+            },
+        }
+    )
     try:
         engine.apply_profile(load_profile("fios"))
         reader, writer = await _connect(engine.addresses[0][1])

@@ -1,6 +1,5 @@
 """A reset on one leg becomes a reset (RST) on the other."""
 
-
 from __future__ import annotations
 
 import asyncio

@@ -1,6 +1,5 @@
 """Several routes in one engine."""
 
-
 from __future__ import annotations
 
 import asyncio

@@ -14,8 +14,9 @@ from shaper.model.routes import Route
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("limits", [{}, {"rate": "50Mbit", "latency": "2ms"}],
-                         ids=["unshaped", "shaped"])
+@pytest.mark.parametrize(
+    "limits", [{}, {"rate": "50Mbit", "latency": "2ms"}], ids=["unshaped", "shaped"]
+)
 async def test_bytes_delivered_stay_counted_after_the_connections_close(limits):
     async with (
         Server(echo) as server,

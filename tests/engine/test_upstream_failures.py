@@ -1,6 +1,5 @@
 """An upstream that refuses or never answers: the client is reset, the engine keeps serving."""
 
-
 from __future__ import annotations
 
 import asyncio

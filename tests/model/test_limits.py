@@ -55,9 +55,16 @@ def test_limits_are_immutable():
 
 def test_to_dict_uses_unit_strings():
     direction = DirectionLimits(
-        rate=2_000_000, burst=16 * 1024, latency=20_000, jitter=5000,
-        jitter_distribution="normal", buffer=64 * 1024, sockbuf=64 * 1024, stall=True,
-        link="per-connection", tcp="off",
+        rate=2_000_000,
+        burst=16 * 1024,
+        latency=20_000,
+        jitter=5000,
+        jitter_distribution="normal",
+        buffer=64 * 1024,
+        sockbuf=64 * 1024,
+        stall=True,
+        link="per-connection",
+        tcp="off",
     )
     assert direction.to_dict() == {
         "rate": "2Mbit",
@@ -107,19 +114,27 @@ def test_shaped_follows_patches():
 
 
 def test_direction_patched_parses_unit_strings():
-    direction = DirectionLimits().patched({
-        "rate": "500KiB/s",
-        "burst": "32KiB",
-        "latency": "1.5ms",
-        "jitter": "250us",
-        "jitter_distribution": "normal",
-        "buffer": "1MiB",
-        "sockbuf": "128KiB",
-        "stall": "true",
-    })
+    direction = DirectionLimits().patched(
+        {
+            "rate": "500KiB/s",
+            "burst": "32KiB",
+            "latency": "1.5ms",
+            "jitter": "250us",
+            "jitter_distribution": "normal",
+            "buffer": "1MiB",
+            "sockbuf": "128KiB",
+            "stall": "true",
+        }
+    )
     assert direction == DirectionLimits(
-        rate=500 * 8192, burst=32 * 1024, latency=1500, jitter=250,
-        jitter_distribution="normal", buffer=1024**2, sockbuf=128 * 1024, stall=True,
+        rate=500 * 8192,
+        burst=32 * 1024,
+        latency=1500,
+        jitter=250,
+        jitter_distribution="normal",
+        buffer=1024**2,
+        sockbuf=128 * 1024,
+        stall=True,
     )
 
 
@@ -152,8 +167,16 @@ def test_sockbuf_refuses_null_and_other_values_naming_the_forms(raw):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(True, True), (False, False), ("true", True), ("1", True), (1, True),
-     ("false", False), ("0", False), (0, False)],
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("1", True),
+        (1, True),
+        ("false", False),
+        ("0", False),
+        (0, False),
+    ],
 )
 def test_stall_switch_forms(raw, expected):
     assert DirectionLimits().patched({"stall": raw}).stall is expected
@@ -276,10 +299,12 @@ def test_out_of_range_values(changes, field, accepted_part, shown):
 
 
 def test_range_bounds_are_inclusive():
-    limits = Limits().patched({
-        "upstream": {"buffer": "1B", "sockbuf": "1KiB", "jitter": "60s", "latency": "600s"},
-        "downstream": {"buffer": "1GiB", "sockbuf": "256MiB"},
-    })
+    limits = Limits().patched(
+        {
+            "upstream": {"buffer": "1B", "sockbuf": "1KiB", "jitter": "60s", "latency": "600s"},
+            "downstream": {"buffer": "1GiB", "sockbuf": "256MiB"},
+        }
+    )
     assert limits.upstream.buffer == 1
     assert limits.downstream.buffer == MAX_BUFFER
     assert limits.upstream.sockbuf == 1024
@@ -290,8 +315,13 @@ def test_range_bounds_are_inclusive():
 
 @pytest.mark.parametrize(
     ("key", "suggestion"),
-    [("rat", "rate"), ("latncy", "latency"), ("bufer", "buffer"), ("sockbuff", "sockbuf"),
-     ("jitter_distrib", "jitter_distribution")],
+    [
+        ("rat", "rate"),
+        ("latncy", "latency"),
+        ("bufer", "buffer"),
+        ("sockbuff", "sockbuf"),
+        ("jitter_distrib", "jitter_distribution"),
+    ],
 )
 def test_unknown_limit_key_suggests(key, suggestion):
     with pytest.raises(LimitError) as info:
@@ -334,8 +364,9 @@ def test_unknown_direction_without_close_match():
     assert info.value.field == "sideways"
 
 
-@pytest.mark.parametrize("changes", [{1: {}}, {None: {}}, {"upstream": {2: "x"}},
-                                     {"upstream": {("rate",): "1Mbit"}}])
+@pytest.mark.parametrize(
+    "changes", [{1: {}}, {None: {}}, {"upstream": {2: "x"}}, {"upstream": {("rate",): "1Mbit"}}]
+)
 def test_non_string_keys_give_limit_error(changes):
     with pytest.raises(LimitError):
         Limits().patched(changes)
@@ -477,8 +508,10 @@ def test_shaped_property(direction):
 
 @pytest.mark.parametrize(
     ("key", "good", "bad"),
-    [("link", ("shared", "per-connection"), ("private", "", None, True)),
-     ("tcp", ("emulated", "off"), ("on", "cubic", "", None))],
+    [
+        ("link", ("shared", "per-connection"), ("private", "", None, True)),
+        ("tcp", ("emulated", "off"), ("on", "cubic", "", None)),
+    ],
 )
 def test_link_and_tcp_modes(key, good, bad):
     for value in good:

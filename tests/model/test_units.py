@@ -103,8 +103,22 @@ def test_format_size_is_short(value, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "KiB", "abc", "-1KiB", "1..5KiB", "1.KiB", "12XB", "5 bytes", "1 KiB 2", "inf",
-     "nan", "1e5e5B", "1 2B"],
+    [
+        "",
+        "   ",
+        "KiB",
+        "abc",
+        "-1KiB",
+        "1..5KiB",
+        "1.KiB",
+        "12XB",
+        "5 bytes",
+        "1 KiB 2",
+        "inf",
+        "nan",
+        "1e5e5B",
+        "1 2B",
+    ],
 )
 def test_parse_size_rejects_garbage(text):
     with pytest.raises(UnitError) as info:
@@ -117,8 +131,9 @@ def test_parse_size_rejects_garbage(text):
     assert info.value.accepted == SIZE_FORMS
 
 
-@pytest.mark.parametrize("value", [None, True, False, [1], {"a": 1}, b"1KiB", -1, float("inf"),
-                                   float("nan"), -0.5])
+@pytest.mark.parametrize(
+    "value", [None, True, False, [1], {"a": 1}, b"1KiB", -1, float("inf"), float("nan"), -0.5]
+)
 def test_parse_size_rejects_non_strings_and_negatives(value):
     with pytest.raises(UnitError) as info:
         parse_size(value)
@@ -126,8 +141,9 @@ def test_parse_size_rejects_non_strings_and_negatives(value):
     assert info.value.value is value or info.value.value == value
 
 
-@pytest.mark.parametrize(("text", "suggested"), [("1kib", "KiB"), ("1mib", "MiB"), ("1gb", "GB"),
-                                                 ("2GIB", "GiB")])
+@pytest.mark.parametrize(
+    ("text", "suggested"), [("1kib", "KiB"), ("1mib", "MiB"), ("1gb", "GB"), ("2GIB", "GiB")]
+)
 def test_parse_size_wrong_case_suggests_unit(text, suggested):
     with pytest.raises(UnitError) as info:
         parse_size(text)
@@ -136,8 +152,9 @@ def test_parse_size_wrong_case_suggests_unit(text, suggested):
     assert SIZE_FORMS in message
 
 
-@pytest.mark.parametrize("text", ["99999999999999999999GiB", "1e30B", "1e1000000000B",
-                                  "9" * 5000, 10**30])
+@pytest.mark.parametrize(
+    "text", ["99999999999999999999GiB", "1e30B", "1e1000000000B", "9" * 5000, 10**30]
+)
 def test_parse_size_too_large(text):
     with pytest.raises(UnitError) as info:
         parse_size(text)
@@ -289,8 +306,22 @@ def test_size_given_as_rate_suggests_per_second(text, suggested):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "fast", "-1Mbit", "2Mb", "2mb/s", "2kib/s", "2 Mbit/h", "Mbit", "2Mbit/s/s",
-     "2bit/S", "1e999999999999Mbit", None, True, [2]],
+    [
+        "",
+        "fast",
+        "-1Mbit",
+        "2Mb",
+        "2mb/s",
+        "2kib/s",
+        "2 Mbit/h",
+        "Mbit",
+        "2Mbit/s/s",
+        "2bit/S",
+        "1e999999999999Mbit",
+        None,
+        True,
+        [2],
+    ],
 )
 def test_parse_rate_rejects_garbage(text):
     with pytest.raises(UnitError) as info:
@@ -362,8 +393,14 @@ def test_duration_format_then_parse_is_identity(micros):
 
 @pytest.mark.parametrize(
     ("micros", "expected"),
-    [(0, "0ms"), (1, "1us"), (20_000, "20ms"), (1500, "1.5ms"), (1_000_000, "1s"),
-     (2_500_000, "2.5s")],
+    [
+        (0, "0ms"),
+        (1, "1us"),
+        (20_000, "20ms"),
+        (1500, "1.5ms"),
+        (1_000_000, "1s"),
+        (2_500_000, "2.5s"),
+    ],
 )
 def test_format_duration_is_short(micros, expected):
     assert format_duration(micros) == expected
@@ -377,8 +414,9 @@ def test_duration_without_unit_is_rejected_with_suggestion():
     assert DURATION_FORMS in message
 
 
-@pytest.mark.parametrize("text", ["", "soon", "-5ms", "5min", "5h", "5m", "ms", "1e99999999999s",
-                                  None, 5, [1]])
+@pytest.mark.parametrize(
+    "text", ["", "soon", "-5ms", "5min", "5h", "5m", "ms", "1e99999999999s", None, 5, [1]]
+)
 def test_parse_duration_rejects_garbage(text):
     with pytest.raises(UnitError) as info:
         parse_duration(text)
@@ -415,8 +453,14 @@ def test_parsers_raise_only_unit_error(text):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, "0 B"), (87, "87 B"), (1536, "1.5 KiB"), (312 * 1024, "312 KiB"),
-     (1.5 * 1024**2, "1.5 MiB"), (3 * 1024**3, "3.0 GiB")],
+    [
+        (0, "0 B"),
+        (87, "87 B"),
+        (1536, "1.5 KiB"),
+        (312 * 1024, "312 KiB"),
+        (1.5 * 1024**2, "1.5 MiB"),
+        (3 * 1024**3, "3.0 GiB"),
+    ],
 )
 def test_human_bytes(value, expected):
     assert units.human_bytes(value) == expected

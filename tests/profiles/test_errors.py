@@ -46,16 +46,23 @@ def test_schema_error_names_file_key_value_and_accepted_form(isolated):
 @pytest.mark.parametrize(
     "replace, field, line, needles",
     [
-        (('latency = "20ms"', 'latency = 20'), "upstream.latency", 7, ["20", "ms"]),
+        (('latency = "20ms"', "latency = 20"), "upstream.latency", 7, ["20", "ms"]),
         (('buffer = "64KiB"', 'buffer = "2GiB"'), "downstream.buffer", 14, ["2GiB", "1GiB"]),
-        (('sockbuf = "32KiB"', 'sockbuf = "lots"'), "downstream.sockbuf", 15,
-         ["'lots'", "KiB"]),
-        (('jitter_distribution = "normal"', 'jitter_distribution = "pareto"'),
-         "downstream.jitter_distribution", 13, ["'pareto'", "uniform or normal"]),
+        (('sockbuf = "32KiB"', 'sockbuf = "lots"'), "downstream.sockbuf", 15, ["'lots'", "KiB"]),
+        (
+            ('jitter_distribution = "normal"', 'jitter_distribution = "pareto"'),
+            "downstream.jitter_distribution",
+            13,
+            ["'pareto'", "uniform or normal"],
+        ),
         (('name = "office"', 'name = "my office"'), "name", 1, ["'my office'", "letters"]),
         (('source = "measured"', "source = 3"), "source", 3, ["a string"]),
-        (('[upstream]\nrate = "2Mbit"\nlatency = "20ms"\n', "upstream = 5\n"), "upstream", 5,
-         ["a table of limits"]),
+        (
+            ('[upstream]\nrate = "2Mbit"\nlatency = "20ms"\n', "upstream = 5\n"),
+            "upstream",
+            5,
+            ["a table of limits"],
+        ),
     ],
 )
 def test_schema_errors(isolated, replace, field, line, needles):
@@ -72,7 +79,7 @@ def test_schema_errors(isolated, replace, field, line, needles):
 @pytest.mark.parametrize(
     "replace, field, suggestion",
     [
-        (('description = ', 'descripton = '), "descripton", "description"),
+        (("description = ", "descripton = "), "descripton", "description"),
         (('latency = "25ms"', 'latncy = "25ms"'), "downstream.latncy", "latency"),
         (("[downstream]", "[downstram]"), "downstram", "downstream"),
     ],
@@ -119,15 +126,21 @@ def test_scenario_in_a_file():
 @pytest.mark.parametrize(
     "replace, field, line, needles",
     [
-        (('duration = "2s"', 'duration = "2"'), "scenario.phases[1].duration", 14,
-         ["'2'", "2ms"]),
-        (('duration = "2s"', 'duraton = "2s"'), "scenario.phases[1].duraton", 14,
-         ["did you mean 'duration'?"]),
-        (('latency = "300ms"', 'latency = "soon"'), "scenario.phases[1].downstream.latency",
-         15, ["'soon'", "us, ms or s"]),
+        (('duration = "2s"', 'duration = "2"'), "scenario.phases[1].duration", 14, ["'2'", "2ms"]),
+        (
+            ('duration = "2s"', 'duraton = "2s"'),
+            "scenario.phases[1].duraton",
+            14,
+            ["did you mean 'duration'?"],
+        ),
+        (
+            ('latency = "300ms"', 'latency = "soon"'),
+            "scenario.phases[1].downstream.latency",
+            15,
+            ["'soon'", "us, ms or s"],
+        ),
         (("repeat = true", "repeat = 'yes'"), "scenario.repeat", 6, ["true or false"]),
-        (("repeat = true", "repeats = true"), "scenario.repeats", 6,
-         ["did you mean 'repeat'?"]),
+        (("repeat = true", "repeats = true"), "scenario.repeats", 6, ["did you mean 'repeat'?"]),
     ],
 )
 def test_scenario_errors(replace, field, line, needles):
@@ -142,8 +155,7 @@ def test_scenario_errors(replace, field, line, needles):
 
 @pytest.mark.parametrize(
     ("written", "expected"),
-    [("true", True), ("false", False), ("1", True), ("0", False), ("'true'", True),
-     ("'0'", False)],
+    [("true", True), ("false", False), ("1", True), ("0", False), ("'true'", True), ("'0'", False)],
 )
 def test_scenario_repeat_is_a_switch_like_every_other(written, expected):
     # One rule for every switch (stall, ?connections=, force, --stall): true or false, also
@@ -203,7 +215,7 @@ def test_missing_file_path():
 
 def test_file_that_is_not_utf8(isolated):
     path = isolated / "binary.toml"
-    path.write_bytes(b"name = \"\xff\xfe\"\n")
+    path.write_bytes(b'name = "\xff\xfe"\n')
     with pytest.raises(ProfileError) as info:
         load_profile(str(path))
     assert str(info.value).startswith(f"{path}: not UTF-8")

@@ -29,8 +29,12 @@ def test_good_profile_parses_with_defaults_for_missing_keys():
     assert profile.scenario is None
     down = profile.limits.downstream
     assert down == DirectionLimits(
-        rate=8_000_000, latency=25_000, jitter=5_000, jitter_distribution="normal",
-        buffer=64 * 1024, sockbuf=32 * 1024,
+        rate=8_000_000,
+        latency=25_000,
+        jitter=5_000,
+        jitter_distribution="normal",
+        buffer=64 * 1024,
+        sockbuf=32 * 1024,
     )
     assert profile.limits.upstream == DirectionLimits(rate=2_000_000, latency=20_000)
 
@@ -44,8 +48,11 @@ def test_name_defaults_to_the_file_name(isolated):
 
 def test_profile_from_dict_accepts_a_json_body():
     profile = profile_from_dict(
-        {"name": "inline", "downstream": {"rate": "1Mbit"},
-         "scenario": {"phases": [{"name": "x", "duration": "1s"}]}}
+        {
+            "name": "inline",
+            "downstream": {"rate": "1Mbit"},
+            "scenario": {"phases": [{"name": "x", "duration": "1s"}]},
+        }
     )
     assert profile.origin == "inline" and profile.path is None
     assert profile.limits.downstream.rate == 1_000_000
@@ -62,8 +69,6 @@ def test_with_overrides_wins_over_base_and_phases():
     assert any(p.limits.downstream.stall for p in profile.scenario.phases)
 
 
-
-
 direction_limits = st.builds(
     DirectionLimits,
     rate=st.one_of(st.just(0), st.integers(1, 10**11)),
@@ -77,21 +82,31 @@ direction_limits = st.builds(
 )
 limits_strategy = st.builds(Limits, upstream=direction_limits, downstream=direction_limits)
 change = st.fixed_dictionaries(
-    {}, optional={"latency": st.integers(0, 10_000_000).map(units.format_duration),
-                  "rate": st.integers(0, 10**9).map(units.format_rate),
-                  "stall": st.booleans()},
+    {},
+    optional={
+        "latency": st.integers(0, 10_000_000).map(units.format_duration),
+        "rate": st.integers(0, 10**9).map(units.format_rate),
+        "stall": st.booleans(),
+    },
 )
 phase = st.fixed_dictionaries(
-    {"name": st.text(min_size=1, max_size=12).filter(str.strip),
-     "duration": st.integers(1, 3_600_000_000).map(units.format_duration)},
+    {
+        "name": st.text(min_size=1, max_size=12).filter(str.strip),
+        "duration": st.integers(1, 3_600_000_000).map(units.format_duration),
+    },
     optional={"upstream": change, "downstream": change},
 )
 names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(names, st.text(max_size=40), limits_strategy,
-       st.one_of(st.none(), st.lists(phase, min_size=1, max_size=4)), st.booleans())
+@given(
+    names,
+    st.text(max_size=40),
+    limits_strategy,
+    st.one_of(st.none(), st.lists(phase, min_size=1, max_size=4)),
+    st.booleans(),
+)
 def test_generated_profiles_round_trip(name, description, limits, phases, repeat):
     data = {"name": name, "description": description, **limits.to_dict()}
     if phases is not None:
@@ -110,8 +125,11 @@ def test_generated_profiles_round_trip(name, description, limits, phases, repeat
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.sampled_from(["upstream", "downstream"]), st.sampled_from(LIMIT_KEYS),
-       st.sampled_from(["fast", "-1", "12 parsecs", "[]"]))
+@given(
+    st.sampled_from(["upstream", "downstream"]),
+    st.sampled_from(LIMIT_KEYS),
+    st.sampled_from(["fast", "-1", "12 parsecs", "[]"]),
+)
 def test_generated_bad_values_name_their_key(direction, key, value):
     with pytest.raises(ProfileError) as info:
         profile_from_dict({"name": "x", direction: {key: value}}, source="gen.toml")

@@ -36,8 +36,10 @@ def test_preset_loads_and_states_its_source(path):
         assert set(data[direction]) == set(LIMIT_KEYS), direction
     if profile.scenario is None:
         # Plain presets cite the tool or report and how its RTT was read.
-        assert "RTT" in profile.source or "round trip" in profile.source or (
-            "Teaching" in profile.source
+        assert (
+            "RTT" in profile.source
+            or "round trip" in profile.source
+            or ("Teaching" in profile.source)
         )
 
 
@@ -51,8 +53,9 @@ def test_preset_round_trips_through_save_and_load(path, tmp_path):
     if profile.scenario is not None:
         assert again.scenario == profile.scenario
     # Through save_profile/load_profile, as `shaper profiles save` writes it.
-    saved = save_profile("copy", profile.limits, description=profile.description,
-                         directory=tmp_path / "saved")
+    saved = save_profile(
+        "copy", profile.limits, description=profile.description, directory=tmp_path / "saved"
+    )
     loaded = load_profile(saved)
     assert loaded.limits == profile.limits
     assert loaded.name == "copy" and loaded.description == profile.description

@@ -35,7 +35,10 @@ def test_resolution_order(isolated, tmp_path):
     assert rate("lte") == 3_000_000 and load_profile("lte").origin == "user"
     assert rate("cable") == 5_000_000 and load_profile("cable").origin == "preset"
     assert [origin for origin, _ in search_dirs(explicit)] == [
-        "profiles-dir", "local", "user", "preset"
+        "profiles-dir",
+        "local",
+        "user",
+        "preset",
     ]
 
 

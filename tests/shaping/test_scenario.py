@@ -163,5 +163,3 @@ def test_position_agrees_with_cumulative_durations(phase_us, repeat, t_us):
         assert following.index == (pos.index + 1) % len(phase_us)
     else:
         assert following.next_in is None
-
-

@@ -30,8 +30,9 @@ async def fetch(proxy: shaper.AsyncProxy, path: str) -> bytes:
 @WHERE
 async def test_a_profile_and_keyword_limits_when_it_opens(child):
     with http_server() as upstream:
-        async with shaper.open_proxy(upstream, profile="3g", up_latency="10ms",
-                                     child=child) as proxy:
+        async with shaper.open_proxy(
+            upstream, profile="3g", up_latency="10ms", child=child
+        ) as proxy:
             assert (proxy.engine is None) == child
             assert (proxy.control_url is None) != child
             stats = await proxy.stats()
@@ -49,8 +50,9 @@ async def test_a_profile_and_keyword_limits_when_it_opens(child):
 async def test_limits_stall_and_release_live(child):
     with http_server() as upstream:
         async with shaper.open_proxy(upstream, rate="20Mbit", child=child) as proxy:
-            limits = await proxy.set_limits({"downstream": {"latency": "5ms"}},
-                                            upstream={"buffer": "64KiB"}, down_rate="10Mbit")
+            limits = await proxy.set_limits(
+                {"downstream": {"latency": "5ms"}}, upstream={"buffer": "64KiB"}, down_rate="10Mbit"
+            )
             assert limits.downstream.rate == 10_000_000 and limits.upstream.rate == 20_000_000
             assert (limits.downstream.latency, limits.upstream.buffer) == (5_000, 65536)
             assert (await proxy.stall("downstream")).downstream.stall
@@ -67,8 +69,7 @@ async def test_limits_stall_and_release_live(child):
 
 @WHERE
 async def test_connections_close_reset_and_the_totals_after(child):
-    async with Server(echo) as upstream, shaper.open_proxy(upstream.address,
-                                                           child=child) as proxy:
+    async with Server(echo) as upstream, shaper.open_proxy(upstream.address, child=child) as proxy:
         payload = pattern(300_000)
         reader, writer = await asyncio.open_connection(*proxy.address)
         writer.write(payload)
@@ -85,8 +86,7 @@ async def test_connections_close_reset_and_the_totals_after(child):
         stats = await proxy.stats()
         assert (stats.bytes_upstream, stats.bytes_downstream) == (len(payload), len(payload))
         assert (stats.connections_total, stats.resets) == (1, 1)
-        with pytest.raises(shaper.UnknownConnection, match=f"no open connection with id "
-                                                           f"{conn.id}"):
+        with pytest.raises(shaper.UnknownConnection, match=f"no open connection with id {conn.id}"):
             await proxy.close_connection(conn.id)
 
 

@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.timeout(180)
 
 # What a user writes: a real server (Python's own, on loopback) and a test or two.
-SERVER = '''
+SERVER = """
 import json, threading, time, urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -45,9 +45,11 @@ def engine_pid(proxy):
     with open("pids.txt", "a") as out:
         out.write(f"{status['pid']}\\n")
     return status["pid"]
-'''
+"""
 
-STRICT = SERVER + '''
+STRICT = (
+    SERVER
+    + """
 pytestmark = pytest.mark.shaper_profile("3g")
 
 
@@ -106,9 +108,12 @@ def test_a_marker_without_a_profile(shaper_proxy, web):
 @pytest.mark.shaper_profile("3gg")
 def test_a_marker_with_an_unknown_profile(shaper_proxy, web):
     shaper_proxy(upstream=web)
-'''
+"""
+)
 
-AUTO = SERVER + '''
+AUTO = (
+    SERVER
+    + """
 async def test_auto_asyncio_without_a_marker(shaper_proxy, web):
     proxy = shaper_proxy(upstream=web, profile="edge")
     engine_pid(proxy)
@@ -123,7 +128,8 @@ def test_sync_beside_it(shaper_proxy, web):
     body, _ = get(proxy)
     assert len(body) == 20000
     assert proxy.stats().bytes_downstream > 20000
-'''
+"""
+)
 
 
 def alive(pid: int) -> bool:
@@ -145,10 +151,12 @@ def test_strict_mode_sync_tests_markers_and_anyio(pytester: pytest.Pytester):
     pytester.makepyfile(test_strict=STRICT)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
     result.assert_outcomes(passed=5, errors=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR at setup of test_a_marker_without_a_profile*",
-        "@pytest.mark.shaper_profile(): expected one profile, a name or a path to a .toml file*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_a_marker_without_a_profile*",
+            "@pytest.mark.shaper_profile(): expected one profile, a name or a path to a .toml file*",
+        ]
+    )
     result.stdout.fnmatch_lines(["E *ProfileError: no profile named '3gg'. Did you mean '3g'?*"])
     engines_gone(pytester, 6)
 

@@ -70,8 +70,9 @@ def test_the_totals_say_what_moved_after_the_client_has_gone(redis_address):
 
 def test_stall_blocks_the_answers_and_release_lets_them_through(redis_address):
     with shaper.Proxy(upstream=redis_address) as proxy:
-        client = redis.Redis(proxy.host, proxy.port, socket_timeout=0.5,
-                             retry=Retry(NoBackoff(), 0))  # one try: the timeout is the point
+        client = redis.Redis(
+            proxy.host, proxy.port, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )  # one try: the timeout is the point
         try:
             assert client.ping()
             assert proxy.stall("downstream").downstream.stall is True
@@ -97,7 +98,8 @@ def test_close_and_reset_a_connection_by_its_id(redis_address):
             stats = proxy.stats()
             assert stats.resets == 1
             assert [e.kind for e in stats.events if e.connection == conn.id][-2:] == [
-                "reset", "close"
+                "reset",
+                "close",
             ]
             assert client.ping()  # redis-py reconnects, through the proxy again
             [again] = proxy.wait_for_connections(1)
@@ -105,8 +107,9 @@ def test_close_and_reset_a_connection_by_its_id(redis_address):
             proxy.close_connection(again.id)
             proxy.wait_for_connections(0)
             assert proxy.stats().resets == 1  # a close is no reset
-            with pytest.raises(shaper.UnknownConnection, match=f"no open connection with id "
-                                                               f"{again.id}"):
+            with pytest.raises(
+                shaper.UnknownConnection, match=f"no open connection with id {again.id}"
+            ):
                 proxy.close_connection(again.id)
         finally:
             client.close()
@@ -115,8 +118,10 @@ def test_close_and_reset_a_connection_by_its_id(redis_address):
 def test_profiles_by_name_by_path_and_when_the_proxy_starts(tmp_path):
     mine = tmp_path / "mine.toml"
     mine.write_text('name = "mine"\n[downstream]\nrate = "3Mbit"\nlatency = "7ms"\n')
-    with http_server() as upstream, shaper.Proxy(upstream, profile="3g",
-                                                  down_latency="20ms") as proxy:
+    with (
+        http_server() as upstream,
+        shaper.Proxy(upstream, profile="3g", down_latency="20ms") as proxy,
+    ):
         stats = proxy.stats()
         assert stats.profile == "3g" and stats.profile_changes == ()  # the keyword won
         assert stats.limits["downstream"]["latency"] == "20ms"
@@ -143,15 +148,27 @@ def test_a_scenario_profile_runs_its_phases():
     [
         ({"rat": "1Mbit"}, shaper.LimitError, "rat: unknown limit 'rat' (did you mean 'rate'?)"),
         ({"down_rate": "2mbps"}, shaper.LimitError, "downstream.rate: invalid rate '2mbps'"),
-        ({"limits": {"downstrem": {}}}, shaper.LimitError,
-         "downstrem: unknown direction 'downstrem' (did you mean 'downstream'?)"),
+        (
+            {"limits": {"downstrem": {}}},
+            shaper.LimitError,
+            "downstrem: unknown direction 'downstrem' (did you mean 'downstream'?)",
+        ),
         ({"profile": "5g"}, shaper.ProfileError, "no profile named '5g'"),
         ({"listen": "nowhere"}, ValueError, "invalid listen address 'nowhere'"),
-        ({"connect_timeout": 0}, ValueError,
-         "connect_timeout: invalid value 0: expected seconds, more than 0"),
+        (
+            {"connect_timeout": 0},
+            ValueError,
+            "connect_timeout: invalid value 0: expected seconds, more than 0",
+        ),
     ],
-    ids=["unknown-limit", "bad-value", "bad-direction", "unknown-profile", "bad-listen",
-         "bad-timeout"],
+    ids=[
+        "unknown-limit",
+        "bad-value",
+        "bad-direction",
+        "unknown-profile",
+        "bad-listen",
+        "bad-timeout",
+    ],
 )
 def test_bad_arguments_raise_naming_them_before_anything_starts(kwargs, error, message):
     with pytest.raises(error) as info:
@@ -164,19 +181,21 @@ def test_bad_calls_raise_naming_the_argument_and_change_nothing():
         with pytest.raises(shaper.LimitError) as info:
             proxy.set_limits(rate="2Mbit", down_buffer="lots")
         assert info.value.field == "downstream.buffer"
-        with pytest.raises(shaper.LimitError, match="profile: unknown limit 'profile' .*"
-                                                    "apply_profile"):
+        with pytest.raises(
+            shaper.LimitError, match="profile: unknown limit 'profile' .*apply_profile"
+        ):
             proxy.set_limits(profile="3g")
-        with pytest.raises(ValueError, match="direction: invalid value 'down': expected "
-                                             "upstream, downstream or both"):
+        with pytest.raises(
+            ValueError,
+            match="direction: invalid value 'down': expected upstream, downstream or both",
+        ):
             proxy.stall("down")
         with pytest.raises(ValueError, match="n: invalid value -1"):
             proxy.wait_for_connections(-1)
         with pytest.raises(ValueError, match="timeout: invalid value 0"):
             proxy.wait_for_connections(1, timeout=0)
         assert proxy.limits().downstream.rate == 1_000_000  # nothing changed
-        with pytest.raises(TimeoutError, match="expected 2 open connections within 0.2s; 0 "
-                                               "open"):
+        with pytest.raises(TimeoutError, match="expected 2 open connections within 0.2s; 0 open"):
             proxy.wait_for_connections(2, timeout=0.2)
 
 
@@ -243,6 +262,7 @@ async def test_in_an_async_test_aio_waits_without_blocking_the_loop():
     import asyncio
 
     with http_server() as upstream, shaper.Proxy(upstream, latency="30ms") as proxy:
+
         async def client() -> bytes:
             reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
             writer.write(b"GET /1000 HTTP/1.0\r\n\r\n")

@@ -69,12 +69,17 @@ def test_demo_shows_traffic_and_quits_cleanly(how):
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="80", LINES="24")
     process = subprocess.Popen(
         [sys.executable, "-m", "shaper", "demo"],
-        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
         start_new_session=True,
     )
     os.close(slave)
     children: set[int] = set()
     try:
+
         def traffic(text: bytes) -> bool:
             return bool(
                 re.search(rb"conn [1-9]", text)

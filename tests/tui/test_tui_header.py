@@ -28,14 +28,24 @@ def test_changes_text_is_compact():
 
 def fixed(changes: tuple[str, ...], profile: str | None = "demo") -> FixedSource:
     snapshots = [
-        dataclasses.replace(s, profile=profile, profile_changes=changes)
-        for s in sample_snapshots()
+        dataclasses.replace(s, profile=profile, profile_changes=changes) for s in sample_snapshots()
     ]
-    return FixedSource(snapshots, sample_connections(), status={
-        "version": "0.1.0", "profile": profile, "limits": snapshots[-1].limits,
-        "routes": [{"listen": "127.0.0.1:8080", "upstream": "127.0.0.1:8000",
-                    "description": "127.0.0.1:8080 -> 127.0.0.1:8000"}],
-    })
+    return FixedSource(
+        snapshots,
+        sample_connections(),
+        status={
+            "version": "0.1.0",
+            "profile": profile,
+            "limits": snapshots[-1].limits,
+            "routes": [
+                {
+                    "listen": "127.0.0.1:8080",
+                    "upstream": "127.0.0.1:8000",
+                    "description": "127.0.0.1:8080 -> 127.0.0.1:8000",
+                }
+            ],
+        },
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,12 +53,23 @@ def fixed(changes: tuple[str, ...], profile: str | None = "demo") -> FixedSource
     [
         (80, (), "profile demo ", "*"),
         (80, ("downstream.rate",), "profile demo* ▼rate", ""),
-        (80, ("upstream.latency", "downstream.latency", "downstream.rate"),
-         "profile demo* ▲▼latency ▼rate", ""),
+        (
+            80,
+            ("upstream.latency", "downstream.latency", "downstream.rate"),
+            "profile demo* ▲▼latency ▼rate",
+            "",
+        ),
         # Too many to list at 80 columns: their count instead (the tooltip lists them).
-        (80, tuple(f"{d}.{k}" for d in ("upstream", "downstream")
-                   for k in ("rate", "latency", "jitter", "buffer", "sockbuf", "burst")),
-         "profile demo* 12 changed", "▲▼rate"),
+        (
+            80,
+            tuple(
+                f"{d}.{k}"
+                for d in ("upstream", "downstream")
+                for k in ("rate", "latency", "jitter", "buffer", "sockbuf", "burst")
+            ),
+            "profile demo* 12 changed",
+            "▲▼rate",
+        ),
         (140, ("downstream.rate",), "127.0.0.1:8080 → 127.0.0.1:8000  profile demo* ▼rate", ""),
     ],
 )
@@ -77,17 +98,21 @@ async def test_header_follows_the_engine_report(env: EngineEnv):
     async with app.run_test(size=(80, 24)) as pilot:
         status, _ = await env.request("POST", "/v1/profile", json={"name": "crawl"})
         assert status == 200
-        await wait_until(lambda: "profile crawl " in header_text(app), pilot=pilot,
-                         what="profile shown")
-        status, _ = await env.request("PATCH", "/v1/limits",
-                                      json={"downstream": {"rate": "1Mbit"}})
+        await wait_until(
+            lambda: "profile crawl " in header_text(app), pilot=pilot, what="profile shown"
+        )
+        status, _ = await env.request("PATCH", "/v1/limits", json={"downstream": {"rate": "1Mbit"}})
         assert status == 200
-        await wait_until(lambda: "profile crawl* ▼rate" in header_text(app), pilot=pilot,
-                         what="modified profile shown")
+        await wait_until(
+            lambda: "profile crawl* ▼rate" in header_text(app),
+            pilot=pilot,
+            what="modified profile shown",
+        )
         assert len(header_text(app)) <= 78
         await env.request("PATCH", "/v1/limits", json={"downstream": {"rate": "128kbit"}})
-        await wait_until(lambda: "profile crawl " in header_text(app), pilot=pilot,
-                         what="modification cleared")
+        await wait_until(
+            lambda: "profile crawl " in header_text(app), pilot=pilot, what="modification cleared"
+        )
         assert "*" not in header_text(app)
 
 
@@ -106,10 +131,14 @@ async def test_header_shows_the_control_api_of_the_engine(env: EngineEnv, column
         assert f"control API: {env.url}" in str(header.tooltip)
         # Too little room once the profile's changes are listed: they go first.
         await env.request("POST", "/v1/profile", json={"name": "crawl"})
-        await env.request("PATCH", "/v1/limits", json={"downstream": {"rate": "1Mbit"},
-                                                       "upstream": {"latency": "5ms"}})
-        await wait_until(lambda: "crawl*" in header_text(app), pilot=pilot,
-                         what="modified profile shown")
+        await env.request(
+            "PATCH",
+            "/v1/limits",
+            json={"downstream": {"rate": "1Mbit"}, "upstream": {"latency": "5ms"}},
+        )
+        await wait_until(
+            lambda: "crawl*" in header_text(app), pilot=pilot, what="modified profile shown"
+        )
         text = header_text(app)
         assert "crawl* ▲latency ▼rate" in text and len(text) <= columns - 2
         assert (address in text) == (columns == 120), text

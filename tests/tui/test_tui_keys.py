@@ -15,16 +15,19 @@ from tui.widgets.connections import ConnectionsTable
 
 async def shown(pilot) -> ShaperApp:
     app = pilot.app
-    await wait_until(lambda: app.snapshots_received > 0 and app.connections, pilot=pilot,
-                     what="fixed data shown")
+    await wait_until(
+        lambda: app.snapshots_received > 0 and app.connections, pilot=pilot, what="fixed data shown"
+    )
     return app
 
 
 @pytest.mark.parametrize(
     "query, check",
     [
-        ("filter conn", lambda app: app.dashboard.query_one(ConnectionsTable).has_class(
-            "-filtering")),
+        (
+            "filter conn",
+            lambda app: app.dashboard.query_one(ConnectionsTable).has_class("-filtering"),
+        ),
         ("stall up", lambda app: app.source.limits.upstream.stall),
         ("bits and bytes", lambda app: not app.bits),
         ("edit limits", lambda app: isinstance(app.screen, LimitsEditor)),
@@ -62,8 +65,9 @@ async def test_help_opens_with_f1_and_question_mark_and_esc_closes():
             await pilot.press(key)
             await wait_until(lambda: isinstance(app.screen, HelpScreen), pilot=pilot, what="help")
             await pilot.press("escape")
-            await wait_until(lambda: not isinstance(app.screen, HelpScreen), pilot=pilot,
-                             what="help closed")
+            await wait_until(
+                lambda: not isinstance(app.screen, HelpScreen), pilot=pilot, what="help closed"
+            )
 
 
 def test_help_explains_every_direction_state():

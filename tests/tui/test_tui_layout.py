@@ -57,12 +57,33 @@ def test_route_text_shortens_to_fit():
 def full_source() -> FixedSource:
     """The sample, with the downstream queue full (its label at its widest: 100%)."""
     snapshots = sample_snapshots()
-    last = dataclasses.replace(snapshots[-1], downstream=direction(
-        "downstream", "backpressured", 256 * KIB, capacity=256 * KIB, rate=250_000,
-        wire=9_000, sink=60 * KIB, rx=240 * KIB, tx=150 * KIB))
-    conns = [dataclasses.replace(c, limits_override=False, downstream=dataclasses.replace(
-        c.downstream, link="shared", queue_capacity=256 * KIB,
-        queue=256 * KIB if c.id == 1 else 0)) for c in sample_connections()]
+    last = dataclasses.replace(
+        snapshots[-1],
+        downstream=direction(
+            "downstream",
+            "backpressured",
+            256 * KIB,
+            capacity=256 * KIB,
+            rate=250_000,
+            wire=9_000,
+            sink=60 * KIB,
+            rx=240 * KIB,
+            tx=150 * KIB,
+        ),
+    )
+    conns = [
+        dataclasses.replace(
+            c,
+            limits_override=False,
+            downstream=dataclasses.replace(
+                c.downstream,
+                link="shared",
+                queue_capacity=256 * KIB,
+                queue=256 * KIB if c.id == 1 else 0,
+            ),
+        )
+        for c in sample_connections()
+    ]
     return FixedSource([*snapshots, last], conns)
 
 
@@ -70,8 +91,11 @@ def full_source() -> FixedSource:
 async def test_dashboard_fits_each_size(size):
     app = ShaperApp(full_source())
     async with app.run_test(size=size) as pilot:
-        await wait_until(lambda: app.snapshots_received >= 31 and app.connections,
-                         pilot=pilot, what="fixed data shown")
+        await wait_until(
+            lambda: app.snapshots_received >= 31 and app.connections,
+            pilot=pilot,
+            what="fixed data shown",
+        )
         await pilot.pause(0.3)
         screen = app.screen
         # the pipes: whole panels, every stage with its name, the queue with its percent
@@ -115,13 +139,19 @@ async def test_table_columns_follow_a_resize_and_keep_their_rows():
         assert "route" not in [c.key.value for c in table.columns.values()]
         rows = set(table.rows)
         await pilot.resize_terminal(130, 36)
-        await wait_until(lambda: "route" in [c.key.value for c in table.columns.values()],
-                         pilot=pilot, what="route column")
+        await wait_until(
+            lambda: "route" in [c.key.value for c in table.columns.values()],
+            pilot=pilot,
+            what="route column",
+        )
         await pilot.pause(0.2)
         assert set(table.rows) == rows
         assert str(table.get_cell("2", "age")) == "9s"
         assert str(table.get_cell("2", "route")).startswith("127.0.0.1:8080")
         await pilot.resize_terminal(80, 24)
-        await wait_until(lambda: "route" not in [c.key.value for c in table.columns.values()],
-                         pilot=pilot, what="route column gone")
+        await wait_until(
+            lambda: "route" not in [c.key.value for c in table.columns.values()],
+            pilot=pilot,
+            what="route column gone",
+        )
         assert table.virtual_size.width <= table.size.width

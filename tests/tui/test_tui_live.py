@@ -44,14 +44,16 @@ async def test_editor_change_reaches_engine_and_comes_back(env: EngineEnv):
         await type_into(pilot, "#downstream-rate", "3Mbit")
         await type_into(pilot, "#upstream-latency", "25ms")
         await pilot.press("enter")
-        await wait_until(lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot,
-                         what="editor closed")
+        await wait_until(
+            lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor closed"
+        )
         assert env.engine.limits.downstream.rate == 3_000_000
         assert env.engine.limits.upstream.latency == 25_000
         # the display shows what the engine reports in its snapshots
         await wait_until(
             lambda: app.snapshot and app.snapshot.limits["downstream"]["rate"] == "3Mbit",
-            pilot=pilot, what="engine report of the new rate",
+            pilot=pilot,
+            what="engine report of the new rate",
         )
         panel = app.screen.query_one("#downstream", DirectionPanel)
         assert "3.0 Mbit/s" in str(panel.border_subtitle)  # in bits, as it was written
@@ -97,7 +99,8 @@ async def test_stall_fills_the_queue_and_changes_the_state(env: EngineEnv):
         await env.client()
         await wait_until(
             lambda: app.snapshot and app.snapshot.downstream.bytes_out > 0,
-            pilot=pilot, what="bytes flowing downstream",
+            pilot=pilot,
+            what="bytes flowing downstream",
         )
         await pilot.press("d")
         await wait_until(lambda: env.engine.limits.downstream.stall, pilot=pilot, what="stall")
@@ -108,7 +111,8 @@ async def test_stall_fills_the_queue_and_changes_the_state(env: EngineEnv):
             # and the rest waits in the kernel, at the real sender's door.
             snap = app.snapshot
             return bool(
-                snap and snap.downstream.state == "stalled"
+                snap
+                and snap.downstream.state == "stalled"
                 and snap.downstream.queue > 0
                 and (snap.downstream.source_kernel_rx or 0) > 0
             )
@@ -122,9 +126,13 @@ async def test_stall_fills_the_queue_and_changes_the_state(env: EngineEnv):
         # release: the queue drains and the state leaves "stalled"
         await pilot.press("d")
         await wait_until(
-            lambda: app.snapshot and app.snapshot.downstream.state != "stalled"
-            and not env.engine.limits.downstream.stall,
-            pilot=pilot, what="released",
+            lambda: (
+                app.snapshot
+                and app.snapshot.downstream.state != "stalled"
+                and not env.engine.limits.downstream.stall
+            ),
+            pilot=pilot,
+            what="released",
         )
         assert not panel.has_class("-stalled")
 
@@ -135,17 +143,24 @@ async def test_step_keys_change_the_selected_limit(env: EngineEnv):
         await started(env, pilot)
         assert app.selected == ("downstream", "rate")
         await pilot.press("minus")
-        await wait_until(lambda: env.engine.limits.downstream.rate < 8_000_000, pilot=pilot,
-                         what="rate stepped down")
+        await wait_until(
+            lambda: env.engine.limits.downstream.rate < 8_000_000,
+            pilot=pilot,
+            what="rate stepped down",
+        )
         lowered = env.engine.limits.downstream.rate
         await pilot.press("plus")
-        await wait_until(lambda: env.engine.limits.downstream.rate > lowered, pilot=pilot,
-                         what="rate stepped up")
+        await wait_until(
+            lambda: env.engine.limits.downstream.rate > lowered, pilot=pilot, what="rate stepped up"
+        )
         await pilot.press("right_square_bracket")  # downstream latency
         assert app.selected == ("downstream", "latency")
         await pilot.press("plus")
-        await wait_until(lambda: env.engine.limits.downstream.latency == 20_000, pilot=pilot,
-                         what="latency 10ms -> 20ms")
+        await wait_until(
+            lambda: env.engine.limits.downstream.latency == 20_000,
+            pilot=pilot,
+            what="latency 10ms -> 20ms",
+        )
 
 
 async def test_apply_profile_from_the_picker(env: EngineEnv):
@@ -153,19 +168,22 @@ async def test_apply_profile_from_the_picker(env: EngineEnv):
     async with app.run_test(size=SIZE) as pilot:
         await started(env, pilot)
         await pilot.press("p")
-        await wait_until(lambda: isinstance(app.screen, ProfilePicker), pilot=pilot,
-                         what="picker")
+        await wait_until(lambda: isinstance(app.screen, ProfilePicker), pilot=pilot, what="picker")
         picker = app.screen
         await wait_until(lambda: "crawl" in picker.names, pilot=pilot, what="profile list")
         options = picker.query_one(OptionList)
         options.focus()
         options.highlighted = picker.names.index("crawl")
         await pilot.press("enter")
-        await wait_until(lambda: env.engine.profile_name == "crawl", pilot=pilot,
-                         what="profile applied")
+        await wait_until(
+            lambda: env.engine.profile_name == "crawl", pilot=pilot, what="profile applied"
+        )
         assert env.engine.limits.downstream.rate == 128_000
-        await wait_until(lambda: app.snapshot and app.snapshot.profile == "crawl", pilot=pilot,
-                         what="engine reports the profile")
+        await wait_until(
+            lambda: app.snapshot and app.snapshot.profile == "crawl",
+            pilot=pilot,
+            what="engine reports the profile",
+        )
         assert not isinstance(app.screen, ProfilePicker)
 
 
@@ -174,8 +192,7 @@ async def test_save_current_limits_as_profile(env: EngineEnv, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await started(env, pilot)
         await pilot.press("ctrl+s")
-        await wait_until(lambda: isinstance(app.screen, ProfilePicker), pilot=pilot,
-                         what="picker")
+        await wait_until(lambda: isinstance(app.screen, ProfilePicker), pilot=pilot, what="picker")
         await type_into(pilot, "#save-name", "mylink")
         await pilot.press("enter")
         saved = user_profiles_dir() / "mylink.toml"  # the engine saved it
@@ -193,15 +210,15 @@ async def test_close_the_selected_connection(env: EngineEnv):
         await wait_until(lambda: table.row_count == 2, pilot=pilot, what="connection rows")
         first = app.dashboard.selected_connection()
         await pilot.press("k")
-        await wait_until(lambda: first not in env.engine.connections, pilot=pilot,
-                         what="closed")
+        await wait_until(lambda: first not in env.engine.connections, pilot=pilot, what="closed")
         await wait_until(lambda: table.row_count == 1, pilot=pilot, what="row removed")
         await pilot.press("K")  # reset the other one
         await wait_until(lambda: not env.engine.connections, pilot=pilot, what="reset")
         await wait_until(lambda: table.row_count == 0, pilot=pilot, what="row removed")
         await wait_until(
             lambda: app.snapshot and any(e.kind == "reset" for e in app.snapshot.events),
-            pilot=pilot, what="reset in the event log",
+            pilot=pilot,
+            what="reset in the event log",
         )
 
 
@@ -216,12 +233,12 @@ async def test_connection_view_and_reset(env: EngineEnv):
         await pilot.press("enter")
         from tui.screens.connection import ConnectionScreen
 
-        await wait_until(lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot,
-                         what="connection view")
+        await wait_until(
+            lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot, what="connection view"
+        )
         conn_id = app.screen.conn_id
         await pilot.press("r")
-        await wait_until(lambda: conn_id not in env.engine.connections, pilot=pilot,
-                         what="reset")
+        await wait_until(lambda: conn_id not in env.engine.connections, pilot=pilot, what="reset")
         assert len(env.engine.connections) == 1
         await pilot.press("escape")
         await wait_until(lambda: table.row_count == 1, pilot=pilot, what="row removed")
@@ -234,8 +251,11 @@ async def test_freeze_keeps_the_display_still(env: EngineEnv):
         await pilot.press("space")
         frozen_at = app.snapshot
         received = app.snapshots_received
-        await wait_until(lambda: app.snapshots_received > received + 3, pilot=pilot,
-                         what="snapshots while frozen")
+        await wait_until(
+            lambda: app.snapshots_received > received + 3,
+            pilot=pilot,
+            what="snapshots while frozen",
+        )
         assert app.snapshot is frozen_at
         assert "FROZEN" in str(app.screen.query_one("#header").render())
         await pilot.press("space")
@@ -252,8 +272,9 @@ async def test_connection_gets_its_own_limits(env: EngineEnv):
         table = app.screen.query_one(DataTable)
         await wait_until(lambda: table.row_count == 1, pilot=pilot, what="connection row")
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot,
-                         what="connection view")
+        await wait_until(
+            lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot, what="connection view"
+        )
         view = app.screen
         conn_id = view.conn_id
         await pilot.press("e")
@@ -264,22 +285,28 @@ async def test_connection_gets_its_own_limits(env: EngineEnv):
         assert env.engine.connection_limits(conn_id).downstream.rate == 1_000_000
         assert env.engine.limits.downstream.rate == 8_000_000  # the others keep theirs
         panel = view.query_one("#conn-downstream", DirectionPanel)
-        await wait_until(lambda: "1.0 Mbit/s" in str(panel.border_subtitle), pilot=pilot,
-                         what="own rate shown")
+        await wait_until(
+            lambda: "1.0 Mbit/s" in str(panel.border_subtitle), pilot=pilot, what="own rate shown"
+        )
         await pilot.press("x")
         await wait_until(
             lambda: env.engine.connection_limits(conn_id).downstream.rate == 8_000_000,
-            pilot=pilot, what="override dropped",
+            pilot=pilot,
+            what="override dropped",
         )
-        await wait_until(lambda: "8.0 Mbit/s" in str(panel.border_subtitle), pilot=pilot,
-                         what="engine rate shown again")
+        await wait_until(
+            lambda: "8.0 Mbit/s" in str(panel.border_subtitle),
+            pilot=pilot,
+            what="engine rate shown again",
+        )
 
 
 async def test_unreachable_engine_is_shown_and_keys_do_not_crash(unused_port):
     app = ShaperApp(ControlSource(f"http://127.0.0.1:{unused_port}"))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(lambda: app.engine_state == "disconnected", pilot=pilot,
-                         what="disconnected state")
+        await wait_until(
+            lambda: app.engine_state == "disconnected", pilot=pilot, what="disconnected state"
+        )
         assert "DISCONNECTED" in str(app.screen.query_one("#header").render())
         await pilot.press("minus", "d", "k")
         await pilot.pause(0.2)
@@ -293,13 +320,15 @@ async def test_display_follows_an_engine_that_comes_back(env: EngineEnv):
     async with app.run_test(size=SIZE) as pilot:
         await started(env, pilot)
         await env.stop_control()
-        await wait_until(lambda: app.engine_state == "disconnected", pilot=pilot,
-                         what="stream lost")
+        await wait_until(
+            lambda: app.engine_state == "disconnected", pilot=pilot, what="stream lost"
+        )
         received = app.snapshots_received
         await env.start_control()
         await wait_until(
             lambda: app.engine_state == "live" and app.snapshots_received > received,
-            pilot=pilot, what="reconnected",
+            pilot=pilot,
+            what="reconnected",
         )
 
 
@@ -316,8 +345,9 @@ async def test_a_direction_draining_after_the_senders_fin_is_half_closed_in_cyan
             env.writers.append(writer)
             received = asyncio.create_task(read_to_end(reader))
             panel = app.screen.query_one("#downstream", DirectionPanel)
-            await wait_until(lambda: panel.has_class("-half-closed"), pilot=pilot,
-                             what="half-closed panel")
+            await wait_until(
+                lambda: panel.has_class("-half-closed"), pilot=pilot, what="half-closed panel"
+            )
             assert "HALF-CLOSED" in str(panel.border_title)
             assert panel.styles.border_top[1] == Color.parse("cyan")
             assert await asyncio.wait_for(received, 20) == body
@@ -342,11 +372,15 @@ async def test_editor_stall_field_follows_the_switch_rule(env: EngineEnv):
         assert env.engine.limits.upstream.stall is False
         await type_into(pilot, "#upstream-stall", "1")
         await pilot.press("enter")
-        await wait_until(lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot,
-                         what="editor closed")
+        await wait_until(
+            lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor closed"
+        )
         assert env.engine.limits.upstream.stall is True
-        await wait_until(lambda: app.snapshot and app.snapshot.limits["upstream"]["stall"],
-                         pilot=pilot, what="stall reported")
+        await wait_until(
+            lambda: app.snapshot and app.snapshot.limits["upstream"]["stall"],
+            pilot=pilot,
+            what="stall reported",
+        )
         await pilot.press("e")
         await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
         assert app.screen.query_one("#upstream-stall", Input).value == "true"

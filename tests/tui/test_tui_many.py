@@ -21,9 +21,15 @@ def many(step: int) -> list:
     for i in range(COUNT):
         conn = base[i % len(base)]
         down = dataclasses.replace(conn.downstream, rate_out=1000.0 * ((i + step) % 97))
-        result.append(dataclasses.replace(
-            conn, id=i + 1, client=f"127.0.0.1:{20000 + i}", downstream=down, age=step + i % 60,
-        ))
+        result.append(
+            dataclasses.replace(
+                conn,
+                id=i + 1,
+                client=f"127.0.0.1:{20000 + i}",
+                downstream=down,
+                age=step + i % 60,
+            )
+        )
     return result
 
 
@@ -49,8 +55,9 @@ async def test_thousand_connections_update_in_place_and_keys_respond():
         panel = app.screen.query_one("#downstream", DirectionPanel)
         started = time.monotonic()
         await pilot.press("d")
-        await wait_until(lambda: "STALL" in str(panel.border_subtitle), pilot=pilot,
-                         what="stall shown")
+        await wait_until(
+            lambda: "STALL" in str(panel.border_subtitle), pilot=pilot, what="stall shown"
+        )
         # the target is 100 ms; the bound is generous for a shared test machine
         assert time.monotonic() - started < 1.0
         await pilot.press("o")  # sort by another column with all rows present

@@ -23,8 +23,9 @@ from tui.widgets.path import LinkView, PathInfo, fit, holders, holders_forms, li
 from tui.widgets.pipe import DirectionPanel, PipeDiagram
 
 
-def source_with(conns: list[ConnectionStats], last: EngineStats | None = None,
-                limits: Limits | None = None) -> FixedSource:
+def source_with(
+    conns: list[ConnectionStats], last: EngineStats | None = None, limits: Limits | None = None
+) -> FixedSource:
     snapshots = sample_snapshots()
     if last is not None:
         snapshots.append(last)
@@ -35,8 +36,11 @@ def source_with(conns: list[ConnectionStats], last: EngineStats | None = None,
 
 async def shown(pilot) -> ShaperApp:
     app = pilot.app
-    await wait_until(lambda: app.snapshots_received >= len(app.source._initial)
-                     and app.connections, pilot=pilot, what="fixed data shown")
+    await wait_until(
+        lambda: app.snapshots_received >= len(app.source._initial) and app.connections,
+        pilot=pilot,
+        what="fixed data shown",
+    )
     await pilot.pause(0.2)
     return app
 
@@ -64,15 +68,20 @@ def test_link_view_keeps_the_shared_link_apart_from_own_links():
     assert view.links == 2
     assert view.window == (1, 96 * KIB)
     # no own links: the engine's aggregate is the queue (queued None: take it as it is)
-    shared = [dataclasses.replace(c, limits_override=False,
-                                  downstream=dataclasses.replace(c.downstream, link="shared"))
-              for c in conns]
+    shared = [
+        dataclasses.replace(
+            c, limits_override=False, downstream=dataclasses.replace(c.downstream, link="shared")
+        )
+        for c in conns
+    ]
     assert link_view(shared, "downstream", DirectionLimits()).queued is None
 
 
 def test_link_view_with_a_link_per_connection_shows_them_all():
-    conns = [dataclasses.replace(c, downstream=dataclasses.replace(c.downstream, link="own"))
-             for c in sample_connections()]
+    conns = [
+        dataclasses.replace(c, downstream=dataclasses.replace(c.downstream, link="own"))
+        for c in sample_connections()
+    ]
     view = link_view(conns, "downstream", DirectionLimits(link="per-connection"))
     assert view.label == "queues"
     assert (view.queued, view.capacity) == ((40 + 12 + 16) * KIB, 4 * 64 * KIB)
@@ -109,12 +118,26 @@ async def test_panel_shows_the_shared_queue_and_who_holds_it(size):
 async def test_the_only_uploader_fills_the_shared_queue_and_the_panel_says_so():
     """One uploader among four connections fills the 64 KiB shared queue: the panel reads
     64K/64K 100%, held by that connection (the engine counts the shared link once)."""
-    conns = [dataclasses.replace(c, limits_override=False, upstream=direction(
-        "upstream", "backpressured" if c.id == 2 else "idle", 64 * KIB if c.id == 2 else 0,
-        cwnd=80 * KIB if c.id == 2 else 14480, in_flight=70 * KIB if c.id == 2 else 0))
-        for c in sample_connections()]
-    last = dataclasses.replace(sample_snapshots()[-1], upstream=direction(
-        "upstream", "backpressured", 64 * KIB, capacity=64 * KIB, in_flight=70 * KIB))
+    conns = [
+        dataclasses.replace(
+            c,
+            limits_override=False,
+            upstream=direction(
+                "upstream",
+                "backpressured" if c.id == 2 else "idle",
+                64 * KIB if c.id == 2 else 0,
+                cwnd=80 * KIB if c.id == 2 else 14480,
+                in_flight=70 * KIB if c.id == 2 else 0,
+            ),
+        )
+        for c in sample_connections()
+    ]
+    last = dataclasses.replace(
+        sample_snapshots()[-1],
+        upstream=direction(
+            "upstream", "backpressured", 64 * KIB, capacity=64 * KIB, in_flight=70 * KIB
+        ),
+    )
     app = ShaperApp(source_with(conns, last))
     async with app.run_test(size=(120, 36)) as pilot:
         await shown(pilot)
@@ -129,8 +152,10 @@ async def test_own_links_alone_show_as_queues_with_their_capacities():
     """link = per-connection: every connection has its own link and queue; the panel shows
     them together, not the idle shared link."""
     limits = Limits.from_dict({"downstream": {"link": "per-connection", "buffer": "64KiB"}})
-    conns = [dataclasses.replace(c, downstream=dataclasses.replace(c.downstream, link="own"))
-             for c in sample_connections()]
+    conns = [
+        dataclasses.replace(c, downstream=dataclasses.replace(c.downstream, link="own"))
+        for c in sample_connections()
+    ]
     app = ShaperApp(source_with(conns, limits=limits))
     async with app.run_test(size=(120, 36)) as pilot:
         await shown(pilot)
@@ -149,8 +174,9 @@ async def open_connection(pilot, row: int) -> ConnectionScreen:
     for _ in range(row):
         await pilot.press("down")
     await pilot.press("enter")
-    await wait_until(lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot,
-                     what="connection view")
+    await wait_until(
+        lambda: isinstance(app.screen, ConnectionScreen), pilot=pilot, what="connection view"
+    )
     await pilot.pause(0.3)
     return app.screen
 
@@ -161,8 +187,13 @@ async def test_connection_view_shows_its_senders(size):
     async with app.run_test(size=size) as pilot:
         await open_connection(pilot, 0)  # connection 1: a download on the shared link
         _, down = panel_text(app, "#conn-downstream")
-        for shown_text in ("cwnd 96K", "in flight 58K", "congestion-avoidance", "srtt 182 ms",
-                           "shared link"):
+        for shown_text in (
+            "cwnd 96K",
+            "in flight 58K",
+            "congestion-avoidance",
+            "srtt 182 ms",
+            "shared link",
+        ):
             assert shown_text in down, (shown_text, down)
         _, up = panel_text(app, "#conn-upstream")
         assert "cwnd 14K" in up and "slow-start" in up and "in flight 0B" in up
@@ -170,8 +201,12 @@ async def test_connection_view_shows_its_senders(size):
 
 async def test_connection_view_shows_an_own_link_and_tcp_off():
     conns = sample_connections()
-    conns[3] = dataclasses.replace(conns[3], downstream=dataclasses.replace(
-        conns[3].downstream, cwnd=None, in_flight=None, tcp_phase=None, srtt_us=None))
+    conns[3] = dataclasses.replace(
+        conns[3],
+        downstream=dataclasses.replace(
+            conns[3].downstream, cwnd=None, in_flight=None, tcp_phase=None, srtt_us=None
+        ),
+    )
     app = ShaperApp(source_with(conns))
     async with app.run_test(size=(80, 24)) as pilot:
         await open_connection(pilot, 3)  # connection 4: limits of its own
@@ -189,8 +224,7 @@ async def test_editor_offers_link_and_tcp_and_sends_a_choice():
     async with app.run_test(size=(80, 24)) as pilot:
         await shown(pilot)
         await pilot.press("e")
-        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot,
-                         what="editor")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
         editor = app.screen
         assert editor.query_one("#downstream-link", Input).value == "shared"
         assert editor.query_one("#upstream-tcp", Input).value == "emulated"
@@ -210,10 +244,13 @@ async def test_editor_offers_link_and_tcp_and_sends_a_choice():
         assert tcp.has_class("-invalid")
         tcp.value = "off"
         await pilot.press("enter")
-        await wait_until(lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot,
-                         what="editor closed")
-        assert ("patch_limits", {"upstream": {"tcp": "off"},
-                                 "downstream": {"link": "per-connection"}}) in app.source.commands
+        await wait_until(
+            lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor closed"
+        )
+        assert (
+            "patch_limits",
+            {"upstream": {"tcp": "off"}, "downstream": {"link": "per-connection"}},
+        ) in app.source.commands
         assert app.limits.downstream.link == "per-connection"
         assert app.limits.upstream.tcp == "off"
         await pilot.pause(0.2)
@@ -228,8 +265,7 @@ async def test_a_connections_editor_shows_its_own_link_and_does_not_send_it():
     async with app.run_test(size=(80, 24)) as pilot:
         await open_connection(pilot, 3)
         await pilot.press("e")
-        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot,
-                         what="editor")
+        await wait_until(lambda: isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor")
         editor = app.screen
         field = editor.query_one("#downstream-link", Input)
         assert field.disabled and field.value.startswith("own")
@@ -237,10 +273,12 @@ async def test_a_connections_editor_shows_its_own_link_and_does_not_send_it():
         rate.focus()
         rate.value = "512kbit"
         await pilot.press("enter")
-        await wait_until(lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot,
-                         what="editor closed")
+        await wait_until(
+            lambda: not isinstance(app.screen, LimitsEditor), pilot=pilot, what="editor closed"
+        )
         assert ("patch_connection_limits", (4, {"downstream": {"rate": "512kbit"}})) in (
-            app.source.commands)
+            app.source.commands
+        )
 
 
 def test_border_shows_link_and_tcp_where_they_fit():

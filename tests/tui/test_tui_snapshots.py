@@ -31,8 +31,9 @@ def make_app() -> ShaperApp:
 
 async def settle(pilot) -> None:
     app = pilot.app
-    await wait_until(lambda: app.source.served >= 30 and app.connections, pilot=pilot,
-                     what="fixed data shown")
+    await wait_until(
+        lambda: app.source.served >= 30 and app.connections, pilot=pilot, what="fixed data shown"
+    )
     for field in app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause(0.1)
@@ -53,6 +54,7 @@ def test_dashboard_120x36(snap_compare):
 
 def test_dashboard_bytes_and_selected_limit(snap_compare):
     """`b` switches from bits, the default, to bytes."""
+
     async def run_before(pilot) -> None:
         await settle(pilot)
         await pilot.press("b", "right_square_bracket")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from shaper.model.limits import Limits
 
-DEFAULT_LIMITS = Limits.from_dict({
-    "upstream": {"rate": "8Mbit", "buffer": "64KiB"},
-    "downstream": {"rate": "8Mbit", "latency": "10ms", "buffer": "64KiB"},
-})
+DEFAULT_LIMITS = Limits.from_dict(
+    {
+        "upstream": {"rate": "8Mbit", "buffer": "64KiB"},
+        "downstream": {"rate": "8Mbit", "latency": "10ms", "buffer": "64KiB"},
+    }
+)
