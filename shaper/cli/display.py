@@ -22,6 +22,7 @@ from shaper.cli.flags import (
     add_route_flags,
     checked_control,
     engine_settings,
+    fault_argv,
     limit_argv,
     route_argv,
 )
@@ -93,7 +94,7 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--profiles-dir", args.profiles_dir]
     if args.stats_jsonl:
         argv += ["--stats-jsonl", args.stats_jsonl, "--stats-interval", args.stats_interval]
-    return argv + limit_argv(args)
+    return argv + limit_argv(args) + fault_argv(args)
 
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -5,10 +5,11 @@ settings, so a mistake exits 2 in the parent before any child starts."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shaper.control.endpoint import CONTROL_ENV, TOKEN_ENV
+from shaper.faults import FAULT_TYPES, FaultError, parse_fault_flag
 from shaper.model.addresses import AddressError, parse_address
 from shaper.model.limits import DIRECTIONS, DirectionLimits, LimitError, Limits
 from shaper.model.routes import Route
@@ -203,6 +204,7 @@ def add_engine_flags(parser: argparse.ArgumentParser, *, headless: bool = True) 
         help="write one JSON snapshot per interval" + (" ('-' = stdout)" if headless else ""),
     )
     group.add_argument("--stats-interval", default="1s", metavar="DURATION", help="default 1s")
+    add_fault_flags(parser)
     if headless:
         group.add_argument(
             "--log",
@@ -218,6 +220,65 @@ def add_engine_flags(parser: argparse.ArgumentParser, *, headless: bool = True) 
             "(implies --log)",
         )
         group.add_argument("--ready-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
+
+
+def add_fault_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "faults",
+        "--fault TYPE[:key=value,...], repeatable; keys: name, direction, toxicity, route and "
+        "the type's settings, e.g. --fault reset_peer:after=2s,toxicity=0.2. Types: "
+        + ", ".join(FAULT_TYPES)
+        + " (see 'shaper faults types')",
+    )
+    group.add_argument(
+        "--fault", action="append", default=[], metavar="TYPE[:K=V,...]", help="add a fault"
+    )
+    group.add_argument(
+        "--seed",
+        metavar="N",
+        help="seed of every random draw (which connections a fault touches, slicer sizes): "
+        "the same seed replays the same choices; default: a fresh one, shown in /v1/status",
+    )
+
+
+def parse_fault_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
+    faults = []
+    names: set[str] = set()
+    for text in args.fault:
+        try:
+            spec = parse_fault_flag(text)
+        except FaultError as exc:
+            parser.error(f"argument --fault {text!r}: {exc}")
+        if spec.name in names:
+            parser.error(
+                f"argument --fault {text!r}: a fault named {spec.name!r} is given already; "
+                f"name this one, e.g. {spec.type}:name={spec.type}-2"
+            )
+        names.add(spec.name)
+        faults.append(spec)
+    return faults
+
+
+def parse_seed(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int | None:
+    if args.seed is None:
+        return None
+    text = str(args.seed).strip()
+    if not text.isdigit() or int(text) >= 2**63:
+        parser.error(
+            f"argument --seed: invalid value {args.seed!r}: expected a whole number "
+            "from 0 (e.g. --seed 42)"
+        )
+    return int(text)
+
+
+def fault_argv(args: argparse.Namespace) -> list[str]:
+    """The fault and seed flags given, as arguments again (for a child `shaper serve`)."""
+    argv: list[str] = []
+    for text in args.fault:
+        argv += ["--fault", text]
+    if args.seed is not None:
+        argv += ["--seed", str(args.seed)]
+    return argv
 
 
 def checked_control(
@@ -280,6 +341,8 @@ class EngineSettings:
     profile: Any  # a loaded Profile, or None
     connect_timeout: float  # seconds
     stats_interval: float  # seconds
+    faults: list[Any] = field(default_factory=list)  # FaultSpec, from --fault
+    seed: int | None = None
 
 
 def duration_flag(parser: argparse.ArgumentParser, flag: str, value: str) -> float:
@@ -309,6 +372,14 @@ def engine_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         limits = base.patched(changes)
     except LimitError as exc:
         parser.error(str(exc))
+    faults = parse_fault_flags(args, parser)
+    route_names = [route.name for route in routes if route.name]
+    for spec in faults:
+        if spec.route is not None and spec.route not in route_names:
+            parser.error(
+                f"argument --fault: route {spec.route!r} is not a route of this engine; "
+                f"routes: {', '.join(route_names) or 'none named'}"
+            )
     return EngineSettings(
         routes=routes,
         limits=limits,
@@ -316,4 +387,6 @@ def engine_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         profile=profile,
         connect_timeout=duration_flag(parser, "--connect-timeout", args.connect_timeout),
         stats_interval=duration_flag(parser, "--stats-interval", args.stats_interval),
+        faults=faults,
+        seed=parse_seed(args, parser),
     )

@@ -90,7 +90,13 @@ async def serve(
     from shaper.launcher import watch_parent, write_ready
 
     raise_open_file_limit()
-    engine = Engine(settings.routes, settings.limits, connect_timeout=settings.connect_timeout)
+    engine = Engine(
+        settings.routes,
+        settings.limits,
+        connect_timeout=settings.connect_timeout,
+        seed=settings.seed,
+        faults=settings.faults,
+    )
     try:
         await engine.start()
     except OSError as exc:
@@ -128,6 +134,9 @@ async def serve(
             print(f"control on {control_url}", flush=True)
         for line in describe_settings(engine.profile_name, engine.scenario_status(), engine.limits):
             print(line, flush=True)
+        for spec in engine.fault_specs():
+            print(f"fault {describe_fault(spec)}", flush=True)
+        print(f"seed {engine.seed}", flush=True)
         # One JSON line on a pipe the parent handed over: readiness without a sleep.
         write_ready(args.ready_fd, control_url, engine.addresses)
         if stats_out is not None:
@@ -203,6 +212,17 @@ def describe_settings(
     return [line] + [
         f"limits {d:<{width}}  {describe_direction(limits.direction(d))}" for d in DIRECTIONS
     ]
+
+
+def describe_fault(spec: Any) -> str:
+    from shaper.faults import fault_to_dict
+
+    data = fault_to_dict(spec)
+    settings = ", ".join(f"{k}={v}" for k, v in data["settings"].items())
+    where = f" on route {spec.route}" if spec.route else ""
+    return f"{spec.name}: {spec.type} {spec.direction}{where}, toxicity {spec.toxicity:g}" + (
+        f", {settings}" if settings else ""
+    )
 
 
 def format_event(event: Event) -> str:

@@ -26,6 +26,7 @@ from shaper.control.endpoint import (
     check_status,
     default_control_url,
     error_from,
+    fault_path,
     normalize_url,
     not_an_engine,
 )
@@ -108,6 +109,8 @@ class ControlClient:
                 is_json = response.content_type == "application/json"
                 if response.status >= 400:
                     raise error_from(self.url, response.status, text, is_json)
+                if response.status == 204:
+                    return None
                 if not json_answer:
                     return text
                 if not is_json:
@@ -221,6 +224,21 @@ class ControlClient:
             raise ValueError("apply_profile: give exactly one of name or body")
         payload = {"name": name} if name is not None else {"profile": body}
         return await self._request("POST", "/v1/profile", body=payload)
+
+    # -- faults -----------------------------------------------------------------
+
+    async def faults(self) -> list[dict[str, Any]]:
+        return await self._request("GET", "/v1/faults")
+
+    async def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        """Add a fault: {"type": "timeout", "after": "2s", ...}; the fault as it is in force."""
+        return await self._request("POST", "/v1/faults", body=fault)
+
+    async def patch_fault(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return await self._request("PATCH", fault_path(name), body=changes)
+
+    async def remove_fault(self, name: str) -> None:
+        await self._request("DELETE", fault_path(name))
 
     # -- other ------------------------------------------------------------------
 

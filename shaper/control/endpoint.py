@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from typing import Any
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:8475"
@@ -72,3 +73,8 @@ def error_from(url: str, status: int, text: str, is_json: bool) -> ControlError:
     if isinstance(data, dict) and "error" in data:
         return ControlError(status, str(data["error"]), data.get("field"))
     return not_an_engine(url, status, "non-JSON" if not is_json else "unexpected JSON")
+
+
+def fault_path(name: str) -> str:
+    """/v1/faults/{name}, the name quoted (it may hold colons, never a slash)."""
+    return "/v1/faults/" + urllib.parse.quote(name, safe=":")

@@ -27,6 +27,7 @@ from shaper.control.endpoint import (
     check_status,
     default_control_url,
     error_from,
+    fault_path,
     normalize_url,
     not_an_engine,
 )
@@ -123,6 +124,8 @@ class SyncControlClient:
         is_json = content_type == "application/json"
         if status >= 400:
             raise error_from(self.url, status, text, is_json)
+        if status == 204:
+            return None
         if not is_json:
             raise not_an_engine(self.url, status, content_type)
         return json.loads(text)
@@ -164,6 +167,24 @@ class SyncControlClient:
 
     def close_connection(self, conn_id: int, mode: str = "close") -> None:
         self._request("DELETE", f"/v1/connections/{int(conn_id)}", {"mode": mode})
+
+    # -- faults (the same calls as the async client) ----------------------------
+
+    def faults(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/v1/faults")
+        return result
+
+    def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        """Add a fault: {"type": "timeout", "after": "2s", ...}; the fault as it is in force."""
+        result: dict[str, Any] = self._request("POST", "/v1/faults", body=fault)
+        return result
+
+    def patch_fault(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("PATCH", fault_path(name), body=changes)
+        return result
+
+    def remove_fault(self, name: str) -> None:
+        self._request("DELETE", fault_path(name))
 
     def apply_profile(
         self, name: str | None = None, body: dict[str, Any] | None = None
