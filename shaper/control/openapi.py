@@ -367,6 +367,11 @@ _INLINE_PROFILE = {
             "required": ["phases"],
             "additionalProperties": False,
         },
+        "faults": {
+            "type": "array",
+            "description": "Faults put in force with the profile (the previous profile's go)",
+            "items": _ref("FaultRequest"),
+        },
     },
     "required": ["name"],
     "additionalProperties": False,

@@ -65,6 +65,7 @@ class Engine:
         # mark the profile as modified.
         self._profile_limits: Limits | None = None
         self._scenario: ScenarioRunner | None = None
+        self._profile_faults: list[str] = []  # names of the faults the profile put in force
         self.started_at = time.time()
         self.totals = {
             "bytes_upstream": 0,
@@ -311,6 +312,7 @@ class Engine:
             profile = profile.with_overrides(overrides)
         self.stop_scenario()
         self._set_profile_limits(profile.limits)
+        self._set_profile_faults(profile)
         self.profile_name = profile.name
         self.record("profile", f"profile {profile.name} applied")
         if profile.scenario is not None:
@@ -319,6 +321,19 @@ class Engine:
                 profile.scenario, loop, self._set_profile_limits, self.record
             )
             self._scenario.start()
+
+    def _set_profile_faults(self, profile: Profile) -> None:
+        """The previous profile's faults go, this one's come; faults added by hand stay
+        (a profile's fault replaces a hand-added one of the same name)."""
+        runner = self.fault_runner
+        for name in self._profile_faults:
+            if name in runner.faults:
+                runner.remove(name)
+        for spec in profile.faults:
+            if spec.name in runner.faults:
+                runner.remove(spec.name)
+            runner.add(spec, self.connections.values())
+        self._profile_faults = [spec.name for spec in profile.faults]
 
     def stop_scenario(self) -> None:
         """Stop switching phases; the limits in force stay."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import tomli_w
 
+from shaper.faults import FaultSpec, fault_to_dict
 from shaper.model import units
 from shaper.model.limits import DIRECTIONS, Limits
 from shaper.profiles.model import ORIGIN_FILE, Profile, ProfileError
@@ -65,8 +66,19 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
     data.update(_limits_tables(profile.limits))
     if profile.scenario is not None:
         data["scenario"] = profile.scenario.to_dict()
+    if profile.faults:
+        data["faults"] = [_fault_table(f) for f in profile.faults]
     return data
 
 
 def dump_profile(profile: Profile) -> str:
     return tomli_w.dumps(profile_to_dict(profile))
+
+
+def _fault_table(spec: FaultSpec) -> dict[str, Any]:
+    """A [[faults]] entry: the settings flat beside the common keys, no null route."""
+    data = fault_to_dict(spec)
+    settings = data.pop("settings")
+    if data["route"] is None:
+        del data["route"]
+    return {**data, **settings}

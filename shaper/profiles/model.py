@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shaper.faults import FaultSpec, fault_to_dict
 from shaper.model.limits import Limits
 from shaper.shaping.scenario import Scenario
 
@@ -70,6 +71,7 @@ class Profile:
     scenario: Scenario | None = None
     origin: str = ORIGIN_INLINE  # profiles-dir, local, user, preset, file or inline
     path: str | None = None  # file it was read from
+    faults: tuple[FaultSpec, ...] = ()  # put in force with the profile
 
     def with_overrides(self, changes: Mapping[str, Any]) -> Profile:
         """A copy where `changes` (partial limits of unit strings) win over the base limits and
@@ -88,6 +90,7 @@ class Profile:
             "path": self.path,
             "limits": self.limits.to_dict(),
             "scenario": self.scenario.to_dict() if self.scenario else None,
+            "faults": [fault_to_dict(f) for f in self.faults],
         }
 
 

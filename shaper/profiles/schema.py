@@ -7,6 +7,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shaper.faults import FaultError, FaultSpec, fault_from_dict
 from shaper.model.limits import DIRECTIONS, LIMIT_KEYS, LimitError, Limits
 from shaper.model.units import SWITCH_FORMS, UnitError, parse_switch
 from shaper.profiles.lines import key_lines, line_of
@@ -20,7 +21,7 @@ from shaper.profiles.model import (
 )
 from shaper.shaping.scenario import Scenario, ScenarioError
 
-TOP_KEYS = ("name", "description", "source", "upstream", "downstream", "scenario")
+TOP_KEYS = ("name", "description", "source", "upstream", "downstream", "scenario", "faults")
 SCENARIO_KEYS = ("repeat", "phases")
 PHASE_KEYS = ("name", "duration", "upstream", "downstream")
 
@@ -93,12 +94,15 @@ def profile_from_dict(
     if "scenario" in data:
         scenario = _scenario(data["scenario"], limits, fail)
 
+    faults = _faults(data.get("faults", []), fail)
+
     return Profile(
         name=name,
         limits=limits,
         description=strings["description"],
         source=strings["source"],
         scenario=scenario,
+        faults=faults,
         origin=origin or (ORIGIN_INLINE if source == "<inline>" else ORIGIN_FILE),
         path=None if source == "<inline>" else source,
     )
@@ -106,6 +110,29 @@ def profile_from_dict(
 
 # Makes the ProfileError for a key path: (field, message, value, accepted forms).
 _Fail = Callable[[str, str, object, str | None], ProfileError]
+
+
+def _faults(entries: Any, fail: _Fail) -> tuple[FaultSpec, ...]:
+    form = '[[faults]] tables, each with a type (e.g. type = "timeout") and its settings'
+    if not isinstance(entries, list):
+        raise fail("faults", f"faults: expected an array of tables, got {entries!r}", entries, form)
+    specs: list[FaultSpec] = []
+    for i, entry in enumerate(entries):
+        path = f"faults[{i}]"
+        try:
+            spec = fault_from_dict(entry)
+        except FaultError as exc:
+            field = path if exc.field == "fault" else f"{path}.{exc.field}"
+            raise fail(field, f"{path}.{exc}", exc.value, exc.accepted) from None
+        if any(s.name == spec.name for s in specs):
+            raise fail(
+                f"{path}.name",
+                f"{path}.name: {spec.name!r} is the name of an earlier fault; give each a name",
+                spec.name,
+                "a name no other fault of the profile has",
+            )
+        specs.append(spec)
+    return tuple(specs)
 
 
 def _scenario(table: Any, limits: Limits, fail: _Fail) -> Scenario:
