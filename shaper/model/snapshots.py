@@ -80,6 +80,7 @@ class ConnectionStats:
     client_kernel: KernelStats
     server_kernel: KernelStats
     limits_override: bool = False
+    route_name: str = ""  # the name of its route (`route` above describes it)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +89,7 @@ class ConnectionStats:
 @dataclass(frozen=True, slots=True)
 class Event:
     time: float  # unix time
-    kind: str  # connect, close, reset, error, limits, profile, phase
+    kind: str  # connect, close, reset, error, limits, profile, phase, route
     message: str
     connection: int | None = None
 
