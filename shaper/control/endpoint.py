@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from typing import Any
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:8475"
@@ -69,3 +70,20 @@ def error_from(url: str, status: int, text: str, is_json: bool) -> ControlError:
     if isinstance(data, dict) and "error" in data:
         return ControlError(status, str(data["error"]), data.get("field"))
     return not_an_engine(url, status, "non-JSON" if not is_json else "unexpected JSON")
+
+
+def route_path(name: str) -> str:
+    # Names hold no character a path needs escaped, but a bad one must reach the engine
+    # whole, to be refused there with the accepted forms.
+    return "/v1/routes/" + urllib.parse.quote(name, safe="")
+
+
+def route_body(
+    listen: str, upstream: str, name: str | None, limits: dict[str, Any] | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"listen": listen, "upstream": upstream}
+    if name is not None:
+        body["name"] = name
+    if limits is not None:
+        body["limits"] = limits
+    return body
