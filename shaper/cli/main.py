@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from shaper._version import __version__
-from shaper.cli import display, profiles, remote, serve
+from shaper.cli import display, profiles, remote, routes, serve
 from shaper.cli.parser import CommandParser
 
-VERB_MODULES = (serve, remote, profiles, display)
+VERB_MODULES = (serve, remote, routes, profiles, display)
 
 
 def build_parser() -> argparse.ArgumentParser:
