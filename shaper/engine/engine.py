@@ -349,6 +349,7 @@ class Engine:
             self._listeners.pop(route.name, None)
             listener.close()
             raise
+        self._still_there(listener)
         own = " with limits of its own" if limits is not None else ""
         self.record("route", f"route {route.name} added: {listener.describe()}{own}")
         return bound
@@ -377,13 +378,21 @@ class Engine:
         try:
             await listener.open(functools.partial(self._accept, listener.route))
         except (OSError, TimeoutError) as exc:
-            listener.close()
             raise RouteConflict(
                 "enabled", f"enabled: route {name!r} cannot listen on {listener.describe()} "
                 f"again: {exc}",
             ) from None
+        self._still_there(listener)
         listener.enabled = True
         self.record("route", f"route {name} enabled: {listener.describe()}")
+
+    def _still_there(self, listener: Listener) -> None:
+        """After listening: if the route was removed while its socket was being bound, the
+        socket is closed again (UnknownRoute), so no listener outlives its route."""
+        if self._listeners.get(listener.name) is not listener:
+            listener.close()
+            listener.close_links()
+            raise UnknownRoute(listener.name, list(self._listeners))
 
     def _close_route(self, listener: Listener) -> str:
         listener.close()

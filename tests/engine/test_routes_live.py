@@ -256,3 +256,16 @@ async def test_routes_come_and_go_under_traffic_and_no_socket_leaks():
             await wait_until(lambda: not open_fds() - baseline, 10, "the sockets to be closed")
         assert not open_fds() - baseline, "left open: the descriptors listed"
         assert received["shaky"] > 0
+
+
+async def test_a_route_removed_while_being_enabled_leaves_no_listener():
+    async with Server(echo) as server, running(Engine([])) as engine:
+        bound = await engine.add_route(Route(("localhost", 0), server.address, "racy"))
+        await engine.set_route_enabled("racy", False)
+        # Enabling resolves "localhost" first: the removal lands while it waits.
+        enabling = asyncio.create_task(engine.set_route_enabled("racy", True))
+        await asyncio.sleep(0)
+        await engine.remove_route("racy")
+        with pytest.raises(UnknownRoute):
+            await enabling
+        assert await refused(bound)
