@@ -12,7 +12,14 @@ from shaper.control.endpoint import CONTROL_ENV, TOKEN_ENV
 from shaper.faults import FAULT_TYPES, FaultError, parse_fault_flag
 from shaper.model.addresses import AddressError, parse_address
 from shaper.model.limits import DIRECTIONS, DirectionLimits, LimitError, Limits
-from shaper.model.routes import Route
+from shaper.model.routes import (
+    FIRST_ROUTE,
+    NAME_FORM,
+    Route,
+    RouteError,
+    check_route_name,
+    default_route_name,
+)
 from shaper.model.units import UnitError, parse_duration
 
 DEFAULT_CONTROL_PORT = 8475
@@ -108,11 +115,18 @@ def add_route_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--upstream", metavar="HOST:PORT", help="the real server")
     group.add_argument(
+        "--name",
+        metavar="NAME",
+        help=f"the name of the --listen/--upstream route (default {FIRST_ROUTE}); {NAME_FORM}",
+    )
+    group.add_argument(
         "--route",
         action="append",
         default=[],
-        metavar="LISTEN=UPSTREAM",
-        help="another listener and its upstream; repeatable; all routes share the limits",
+        metavar="[NAME=]LISTEN=UPSTREAM",
+        help="another listener and its upstream, e.g. db=15432=127.0.0.1:5432; repeatable; "
+        "all routes share the limits. Unnamed routes are named by their place among the "
+        f"routes: the first {FIRST_ROUTE}, then route2, route3, ...",
     )
     group.add_argument(
         "--connect-timeout",
@@ -128,45 +142,73 @@ def route_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--listen", args.listen]
     if args.upstream:
         argv += ["--upstream", args.upstream]
+    if args.name is not None:
+        argv += ["--name", args.name]
     for route in args.route:
         argv += ["--route", route]
     return argv + ["--connect-timeout", args.connect_timeout]
 
 
+ROUTE_FORMS = "[NAME=]LISTEN=UPSTREAM (e.g. 15432=127.0.0.1:5432 or db=15432=127.0.0.1:5432)"
+
+
 def parse_routes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Route]:
-    routes = []
+    """The routes of the command line, each named: unnamed ones by their place (the same
+    rule as the engine's, so `serve` prints the names the API then knows)."""
+    routes: list[Route] = []
     try:
+        if args.name is not None and not (args.listen or args.upstream):
+            parser.error(
+                "argument --name: names the --listen/--upstream route; give those "
+                "too, or name a --route as NAME=LISTEN=UPSTREAM"
+            )
         if args.listen or args.upstream:
             if not (args.listen and args.upstream):
                 given, missing = (
                     ("--listen", "--upstream") if args.listen else ("--upstream", "--listen")
                 )
                 parser.error(f"{missing} is required with {given}")
+            name = check_route_name(args.name, "--name") if args.name is not None else ""
             routes.append(
                 Route(
                     parse_address(args.listen, "127.0.0.1", "--listen address"),
                     parse_address(args.upstream, None, "--upstream address"),
+                    name or FIRST_ROUTE,
                 )
             )
         for spec in args.route:
-            listen, sep, upstream = spec.partition("=")
-            if not sep:
-                parser.error(
-                    f"argument --route: {spec!r} is not LISTEN=UPSTREAM (e.g. 15432=127.0.0.1:5432)"
-                )
+            parts = spec.split("=")
+            if len(parts) not in (2, 3):
+                parser.error(f"argument --route: {spec!r} is not {ROUTE_FORMS}")
+            name = check_route_name(parts[0], "--route name") if len(parts) == 3 else ""
+            listen, upstream = parts[-2:]
             routes.append(
                 Route(
                     parse_address(listen, "127.0.0.1", "--route listen address"),
                     parse_address(upstream, None, "--route upstream address"),
+                    name or default_route_name(len(routes) + 1),
                 )
             )
     except AddressError as exc:
         parser.error(str(exc))
+    except RouteError as exc:
+        parser.error(
+            f"argument {exc.field.split()[0]}: invalid name {exc.value!r}: expected {exc.accepted}"
+        )
     if not routes:
         parser.error(
             "nothing to proxy: give --listen HOST:PORT --upstream HOST:PORT, "
-            "or --route LISTEN=UPSTREAM"
+            f"or --route {ROUTE_FORMS}"
         )
+    seen: dict[str, int] = {}
+    for position, route in enumerate(routes, 1):
+        if route.name in seen:
+            parser.error(
+                f"route name {route.name!r} is given twice (routes {seen[route.name]} and "
+                f"{position}); each route needs a name of its own (--name, or --route "
+                "NAME=LISTEN=UPSTREAM)"
+            )
+        seen[route.name] = position
     return routes
 
 

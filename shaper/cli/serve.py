@@ -114,8 +114,8 @@ async def serve(
             engine.event_listeners.append(event_logger(log_format, sys.stderr))
         if settings.profile is not None:
             engine.apply_profile(settings.profile, settings.changes)
-        for line in engine.describe_routes():
-            print(f"listening on {line}", flush=True)
+        for route, line in zip(engine.routes, engine.describe_routes(), strict=True):
+            print(f"listening on {line} (route {route.name})", flush=True)
         control_url = None
         if control is not None:
             from shaper.control.server import start_control

@@ -29,8 +29,11 @@ from shaper.control.endpoint import (
     fault_path,
     normalize_url,
     not_an_engine,
+    route_body,
+    route_path,
 )
 from shaper.model.limits import Limits
+from shaper.model.routes import RouteState
 from shaper.model.snapshots import (
     ConnectionStats,
     EngineStats,
@@ -109,7 +112,7 @@ class ControlClient:
                 is_json = response.content_type == "application/json"
                 if response.status >= 400:
                     raise error_from(self.url, response.status, text, is_json)
-                if response.status == 204:
+                if response.status == 204:  # done, nothing to say
                     return None
                 if not json_answer:
                     return text
@@ -207,6 +210,43 @@ class ControlClient:
     async def clear_connection_limits(self, conn_id: int) -> Limits:
         data = await self._request("DELETE", f"/v1/connections/{int(conn_id)}/limits")
         return Limits.from_dict(data)
+
+    # -- routes -----------------------------------------------------------------
+
+    async def routes(self) -> list[RouteState]:
+        data = await self._request("GET", "/v1/routes")
+        return self._typed("/v1/routes", lambda d: [RouteState.from_dict(r) for r in d], data)
+
+    async def route(self, name: str) -> RouteState:
+        data = await self._request("GET", route_path(name))
+        return self._typed("/v1/routes", RouteState.from_dict, data)
+
+    async def add_route(
+        self,
+        listen: str,
+        upstream: str,
+        name: str | None = None,
+        limits: dict[str, Any] | None = None,
+    ) -> RouteState:
+        """Listen for a new route now; the answer has its bound address (port 0 picks one).
+        `limits`: changes on top of the engine-wide limits, for the route alone."""
+        data = await self._request(
+            "POST", "/v1/routes", body=route_body(listen, upstream, name, limits)
+        )
+        return self._typed("/v1/routes", RouteState.from_dict, data)
+
+    async def set_route_enabled(self, name: str, enabled: bool) -> RouteState:
+        data = await self._request("PATCH", route_path(name), body={"enabled": enabled})
+        return self._typed("/v1/routes", RouteState.from_dict, data)
+
+    async def set_route_limits(self, name: str, changes: dict[str, Any] | None) -> RouteState:
+        """Change the route's own limits (on top of those in force); None: the engine-wide
+        limits apply to it again."""
+        data = await self._request("PATCH", route_path(name), body={"limits": changes})
+        return self._typed("/v1/routes", RouteState.from_dict, data)
+
+    async def remove_route(self, name: str) -> None:
+        await self._request("DELETE", route_path(name))
 
     # -- profiles ---------------------------------------------------------------
 

@@ -78,3 +78,20 @@ def error_from(url: str, status: int, text: str, is_json: bool) -> ControlError:
 def fault_path(name: str) -> str:
     """/v1/faults/{name}, the name quoted (it may hold colons, never a slash)."""
     return "/v1/faults/" + urllib.parse.quote(name, safe=":")
+
+
+def route_path(name: str) -> str:
+    # Names hold no character a path needs escaped, but a bad one must reach the engine
+    # whole, to be refused there with the accepted forms.
+    return "/v1/routes/" + urllib.parse.quote(name, safe="")
+
+
+def route_body(
+    listen: str, upstream: str, name: str | None, limits: dict[str, Any] | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"listen": listen, "upstream": upstream}
+    if name is not None:
+        body["name"] = name
+    if limits is not None:
+        body["limits"] = limits
+    return body

@@ -28,6 +28,7 @@ from shaper.control.requests import (
     switch,
 )
 from shaper.control.responses import ApiError, json_response, json_text
+from shaper.control.route_handlers import ROUTE_ROUTES
 from shaper.faults import fault_to_dict
 from shaper.model.addresses import format_address
 from shaper.model.limits import LimitError
@@ -54,18 +55,16 @@ def _limit_error(exc: LimitError) -> ApiError:
 
 
 def _routes(engine: ControlledEngine) -> list[dict[str, Any]]:
-    bound = engine.addresses
-    result = []
-    for index, route in enumerate(engine.routes):
-        listen = bound[index] if index < len(bound) else route.listen
-        result.append(
-            {
-                "listen": format_address(listen),
-                "upstream": format_address(route.upstream),
-                "description": route.describe(listen),
-            }
-        )
-    return result
+    return [
+        {
+            "name": state.name,
+            "listen": format_address(state.listen),
+            "upstream": format_address(state.upstream),
+            "description": state.description,
+            "enabled": state.enabled,
+        }
+        for state in engine.route_states()
+    ]
 
 
 def _profile_state(engine: ControlledEngine) -> dict[str, Any]:
@@ -361,6 +360,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/v1/profile", get_profile),
     ("POST", "/v1/profile", post_profile),
     *FAULT_ROUTES,
+    *ROUTE_ROUTES,
     ("GET", "/metrics", get_metrics),
     ("GET", "/v1/openapi.json", get_openapi),
 ]

@@ -12,6 +12,18 @@ import copy
 from typing import Any
 
 from shaper.control.openapi_faults import FAULT_PATHS, FAULT_SCHEMAS
+
+# The shared pieces, under the names this module has always used for them.
+from shaper.control.openapi_parts import BAD as _BAD
+from shaper.control.openapi_parts import SWITCH as _SWITCH
+from shaper.control.openapi_parts import SWITCH_RULE as _SWITCH_RULE
+from shaper.control.openapi_parts import TOO_LARGE as _TOO_LARGE
+from shaper.control.openapi_parts import error as _error
+from shaper.control.openapi_parts import exact as _exact
+from shaper.control.openapi_parts import json_content as _json_content
+from shaper.control.openapi_parts import ok as _ok
+from shaper.control.openapi_parts import ref as _ref
+from shaper.control.openapi_routes import ROUTE_PATHS, ROUTE_SCHEMAS
 from shaper.engine.connection import CLOSED, CLOSING, CONNECTING, OPEN
 from shaper.model.limits import (
     JITTER_DISTRIBUTIONS,
@@ -34,40 +46,6 @@ from shaper.profiles.model import (
 )
 from shaper.shaping.window import PHASES
 
-_REF = "#/components/schemas/"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF + name}
-
-
-def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": _json_content(schema)}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _json_content(_ref("Error"))}
-
-
-def _exact(
-    properties: dict[str, Any], optional: tuple[str, ...] = (), **extra: Any
-) -> dict[str, Any]:
-    """A response object: exactly these keys, all present but the `optional` ones."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": [name for name in properties if name not in optional],
-        "additionalProperties": False,
-        **extra,
-    }
-
-
-_BAD = _error("A bad value, body or query parameter; `field` names it")
-_TOO_LARGE = _error("The body is larger than 1 MiB")
 _UNKNOWN_CONNECTION = _error("No open connection with that id")
 _CONN_ID = {
     "name": "id",
@@ -75,17 +53,6 @@ _CONN_ID = {
     "required": True,
     "description": "Connection id (integers increasing from 1)",
     "schema": {"type": "integer", "minimum": 1},
-}
-# One rule for every switch (the README's Limits section says the same): true or false, also
-# written 1 or 0: a JSON boolean, the numbers 1 or 0, or exactly the text true/false/1/0.
-# "yes", "on" or "True" are refused.
-_SWITCH_RULE = (
-    f"A switch: {SWITCH_FORMS}. In JSON: true, false, 1, 0, or exactly the text "
-    '"true", "false", "1" or "0"; anything else ("yes", "on", "True") is refused.'
-)
-_SWITCH = {
-    "description": _SWITCH_RULE,
-    "anyOf": [{"type": "boolean"}, {"enum": [0, 1, "true", "false", "1", "0"]}],
 }
 _QUERY_SWITCH = {
     "type": "string",
@@ -205,6 +172,11 @@ _CONNECTION_STATS = _exact(
         "server_kernel": _ref("KernelStats"),
         "limits_override": {"type": "boolean"},
         "faults": {"type": "array", "items": {"type": "string"}},
+        "route_name": {
+            "type": "string",
+            "description": "The name of its route",
+            "examples": ["main"],
+        },
     }
 )
 
@@ -300,9 +272,11 @@ _STATUS = _exact(
             "type": "array",
             "items": _exact(
                 {
+                    "name": {"type": "string"},
                     "listen": {"type": "string"},
                     "upstream": {"type": "string"},
                     "description": {"type": "string"},
+                    "enabled": {"type": "boolean"},
                 }
             ),
         },
@@ -690,7 +664,7 @@ _COMMON_RESPONSES = {
 
 def openapi_document(version: str = "0") -> dict[str, Any]:
     """A fresh copy of the document."""
-    paths = copy.deepcopy(_PATHS)
+    paths = copy.deepcopy({**_PATHS, **ROUTE_PATHS})
     for operations in paths.values():
         for operation in operations.values():
             operation["responses"].update(copy.deepcopy(_COMMON_RESPONSES))
@@ -701,13 +675,13 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
         "info": {
             "title": "shaper control API",
             "version": version,
-            "description": "Drive a running shaper engine: limits, connections, profiles, "
-            "snapshots. Loopback only unless the engine has a token; then send "
+            "description": "Drive a running shaper engine: limits, connections, routes, "
+            "profiles, snapshots. Loopback only unless the engine has a token; then send "
             '\'Authorization: Bearer TOKEN\'. Errors are {"error", "field"} JSON (with the '
             '"value" and the "accepted" forms for a bad value). ' + _SWITCH_RULE,
         },
         "components": {
-            "schemas": copy.deepcopy(_SCHEMAS),
+            "schemas": copy.deepcopy({**_SCHEMAS, **ROUTE_SCHEMAS}),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{}, {"bearer": []}],

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from shaper.control.openapi_parts import BAD as _BAD
+from shaper.control.openapi_parts import TOO_LARGE as _TOO_LARGE
+from shaper.control.openapi_parts import error as _error
+from shaper.control.openapi_parts import json_content as _json
+from shaper.control.openapi_parts import ref as _ref
 from shaper.faults import FAULT_TYPES
 from shaper.faults.spec import DIRECTION_FORMS, NAME_FORMS, TOXICITY_FORMS
-
-_REF = "#/components/schemas/"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF + name}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _json(_ref("Error"))}
 
 
 def _settings_help() -> str:
@@ -99,8 +90,6 @@ _FAULT_NAME = {
     "schema": {"type": "string"},
 }
 _UNKNOWN = _error("No fault of that name is in force")
-_BAD = _error("A bad value or body; `field` names it")
-_TOO_LARGE = _error("The body is larger than 1 MiB")
 
 FAULT_PATHS: dict[str, dict[str, Any]] = {
     "/v1/faults": {

@@ -30,8 +30,11 @@ from shaper.control.endpoint import (
     fault_path,
     normalize_url,
     not_an_engine,
+    route_body,
+    route_path,
 )
 from shaper.model.limits import Limits
+from shaper.model.routes import RouteState
 from shaper.model.snapshots import (
     ConnectionStats,
     EngineStats,
@@ -124,7 +127,7 @@ class SyncControlClient:
         is_json = content_type == "application/json"
         if status >= 400:
             raise error_from(self.url, status, text, is_json)
-        if status == 204:
+        if status == 204:  # done, nothing to say
             return None
         if not is_json:
             raise not_an_engine(self.url, status, content_type)
@@ -194,3 +197,36 @@ class SyncControlClient:
             raise ValueError("apply_profile: give exactly one of name or body")
         payload = {"name": name} if name is not None else {"profile": body}
         return self._request("POST", "/v1/profile", body=payload)
+
+    # -- routes ----------------------------------------------------------------------
+
+    def routes(self) -> list[RouteState]:
+        data = self._request("GET", "/v1/routes")
+        return self._typed("/v1/routes", lambda d: [RouteState.from_dict(r) for r in d], data)
+
+    def route(self, name: str) -> RouteState:
+        return self._typed(
+            "/v1/routes", RouteState.from_dict, self._request("GET", route_path(name))
+        )
+
+    def add_route(
+        self,
+        listen: str,
+        upstream: str,
+        name: str | None = None,
+        limits: dict[str, Any] | None = None,
+    ) -> RouteState:
+        """Listen for a new route now; the answer has its bound address (port 0 picks one)."""
+        data = self._request("POST", "/v1/routes", body=route_body(listen, upstream, name, limits))
+        return self._typed("/v1/routes", RouteState.from_dict, data)
+
+    def set_route_enabled(self, name: str, enabled: bool) -> RouteState:
+        data = self._request("PATCH", route_path(name), body={"enabled": enabled})
+        return self._typed("/v1/routes", RouteState.from_dict, data)
+
+    def set_route_limits(self, name: str, changes: dict[str, Any] | None) -> RouteState:
+        data = self._request("PATCH", route_path(name), body={"limits": changes})
+        return self._typed("/v1/routes", RouteState.from_dict, data)
+
+    def remove_route(self, name: str) -> None:
+        self._request("DELETE", route_path(name))

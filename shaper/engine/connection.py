@@ -136,7 +136,7 @@ class Connection:
         route_name: str = "",
     ):
         self.id = conn_id
-        self.route = route
+        self.route = route  # its route, described: "LISTEN -> UPSTREAM"
         self.route_name = route_name
         self.loop = loop
         self.timers = timers
@@ -305,6 +305,13 @@ class Connection:
             self.client.kernel.invalidate()
             self.server.kernel.invalidate()
 
+    def follow(self, limits: Limits, shared_links: dict[str, LinkRunner]) -> None:
+        """Take `limits` and, where they say link = shared, share `shared_links` (its
+        route's own or the engine's, when the route's limits change hands). Bytes already
+        queued on the old link leave it first, so nothing is reordered."""
+        self._shared_links = shared_links
+        self.set_limits(limits)
+
     def close(self, reset: bool = False) -> None:
         """Close both legs: gracefully (pending bytes are flushed by the transports) or with RST."""
         if self.state == CLOSED:
@@ -386,6 +393,7 @@ class Connection:
             server_kernel=server_k,
             limits_override=self.override is not None,
             faults=self.faults,
+            route_name=self.route_name,
         )
 
 

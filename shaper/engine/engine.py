@@ -1,28 +1,38 @@
 """The engine: listeners, upstream dialing, the connection registry, live limit changes,
-and the profile (with its scenario) in force."""
+routes added and removed at run time, and the profile (with its scenario) in force."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import random
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shaper.engine import kernel
 from shaper.engine.connection import Connection, Leg
 from shaper.engine.fault_runner import FaultRunner
 from shaper.engine.link_runner import LinkRunner
+from shaper.engine.listener import Listener, Refuser
 from shaper.engine.refused import Refused
 from shaper.engine.scenario_runner import ScenarioRunner
 from shaper.engine.timers import LoopTimers, TimerFdTimers, make_timers
 from shaper.model import snapshots as stats
 from shaper.model.addresses import format_address
 from shaper.model.limits import DIRECTIONS, Limits
-from shaper.model.routes import Route
+from shaper.model.routes import (
+    MAX_ROUTES,
+    Route,
+    RouteConflict,
+    RouteState,
+    UnknownRoute,
+    check_route_name,
+    default_route_name,
+)
 
 if TYPE_CHECKING:
     from shaper.faults import FaultSpec
@@ -44,15 +54,18 @@ class Engine:
 
     def __init__(
         self,
-        routes: list[Route],
+        routes: Sequence[Route] = (),
         limits: Limits | None = None,
         connect_timeout: float = 5.0,
         seed: int | None = None,
         faults: list[FaultSpec] | None = None,
     ):
-        if not routes:
-            raise ValueError("at least one route is needed")
-        self.routes = list(routes)
+        # By name, in the order added. An engine may have none: routes come and go at run
+        # time (add_route, remove_route).
+        self._listeners: dict[str, Listener] = {}
+        self._routes_added = 0  # numbers the unnamed ones (default_route_name)
+        for route in routes:
+            self._register(self._named(route), None)
         self.limits = limits or Limits()
         self.connect_timeout = connect_timeout
         self.connections: dict[int, Connection] = {}
@@ -77,8 +90,6 @@ class Engine:
         # Bytes moved by closed connections, per route name and (direction, counter):
         # what /metrics adds to the open connections' counts to stay monotonic.
         self.route_totals: dict[str, dict[tuple[str, str], int]] = {}
-        self._servers: list[asyncio.AbstractServer] = []
-        self._bound: list[tuple[str, int]] = []
         self._next_id = 1
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -105,38 +116,35 @@ class Engine:
         self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
         self.started_at = time.time()
         try:
-            for route in self.routes:
-                host, port = route.listen
-                index = len(self._servers)
-                server = await loop.create_server(
-                    functools.partial(self._accept, route, index),
-                    host,
-                    port,
-                    reuse_address=True,
-                )
-                self._servers.append(server)
-                sockname = server.sockets[0].getsockname()
-                self._bound.append((sockname[0], sockname[1]))
+            for listener in self._listeners.values():
+                if listener.limits is not None:
+                    listener.use_links(listener.limits, loop, self._timers)
+                await listener.open(functools.partial(self._accept, listener.route))
         except BaseException:
             await self.stop()
             raise
 
     @property
+    def routes(self) -> list[Route]:
+        """Every route, in the order added, disabled ones included."""
+        return [listener.route for listener in self._listeners.values()]
+
+    @property
     def addresses(self) -> list[tuple[str, int]]:
-        return list(self._bound)
+        """The bound listen address of every route (once started), in the order of routes."""
+        return [lst.bound for lst in self._listeners.values() if lst.bound is not None]
 
     def describe_routes(self) -> list[str]:
-        return [
-            route.describe(bound) for route, bound in zip(self.routes, self._bound, strict=False)
-        ]
+        return [listener.describe() for listener in self._listeners.values()]
 
     async def stop(self) -> None:
         self.stop_scenario()  # a scenario must not keep changing a stopped engine
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for server in self._servers:
-            server.close()
+        servers = [lst.server for lst in self._listeners.values() if lst.server is not None]
+        for listener in self._listeners.values():
+            listener.close()
         open_connections = list(self.connections.values())
         for conn in open_connections:
             conn.close()
@@ -150,17 +158,18 @@ class Engine:
             conn.force_close()
         for task in list(self._tasks):
             task.cancel()
-        for server in self._servers:
+        for server in servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
             except (TimeoutError, RuntimeError):
                 pass
-        self._servers.clear()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.sleep(0)
         for link in self.links.values():
             link.close()
+        for listener in self._listeners.values():
+            listener.close_links()
         if self._started:
             self._timers.close()  # closing twice (a second stop) does nothing
 
@@ -173,7 +182,11 @@ class Engine:
 
     # -- accepting and dialing ------------------------------------------------------
 
-    def _accept(self, route: Route, index: int) -> Leg | Refused:
+    def _accept(self, route: Route) -> Leg | Refuser | Refused:
+        listener = self._listeners.get(route.name)
+        if listener is None or listener.route is not route or not listener.enabled:
+            # Accepted by asyncio just before the route was disabled or removed.
+            return Refuser()
         conn_id = self._next_id
         self._next_id += 1
         self.totals["connections_total"] += 1
@@ -181,15 +194,14 @@ class Engine:
         refusal = faults.refusal(route.name, conn_id) if faults.faults else None
         if refusal is not None:
             return Refused(refusal)
-        # Name the route by its bound address: a listen port of 0 says nothing.
-        name = route.describe(self._bound[index])
+        # Describe the route by its bound address: a listen port of 0 says nothing.
         conn = Connection(
             conn_id,
-            name,
-            self.limits,
+            listener.describe(),
+            self._limits_of(listener),
             self._loop,
             self._timers,
-            self.links,
+            self._links_of(listener),
             self.record,
             self._closed,
             route_name=route.name,
@@ -288,15 +300,204 @@ class Engine:
         for listener in self.event_listeners:
             listener(event)
 
+    # -- routes at run time ----------------------------------------------------------
+
+    def _named(self, route: Route) -> Route:
+        """The route with its name: its own (checked), or the next default one."""
+        if route.name:
+            check_route_name(route.name)
+            return route
+        return dataclasses.replace(route, name=self.new_route_name())
+
+    def new_route_name(self) -> str:
+        """The name the next route added without one gets."""
+        position = self._routes_added + 1
+        while default_route_name(position) in self._listeners:
+            position += 1
+        return default_route_name(position)
+
+    def _register(self, route: Route, limits: Limits | None) -> Listener:
+        if route.name in self._listeners:
+            raise RouteConflict("name", f"name: a route named {route.name!r} exists already")
+        if len(self._listeners) >= MAX_ROUTES:
+            raise RouteConflict(
+                "name", f"routes: at most {MAX_ROUTES} routes; remove one before adding another"
+            )
+        listener = self._listeners[route.name] = Listener(route, limits)
+        self._routes_added += 1
+        return listener
+
+    def _listener(self, name: str) -> Listener:
+        listener = self._listeners.get(name)
+        if listener is None:
+            raise UnknownRoute(name, list(self._listeners))
+        return listener
+
+    def _limits_of(self, listener: Listener | None) -> Limits:
+        if listener is not None and listener.limits is not None:
+            return listener.limits
+        return self.limits
+
+    def _links_of(self, listener: Listener | None) -> dict[str, LinkRunner]:
+        if listener is not None and listener.links is not None:
+            return listener.links
+        return self.links
+
+    def _route_connections(self, name: str) -> list[Connection]:
+        return [c for c in self.connections.values() if c.route_name == name]
+
+    async def add_route(self, route: Route, limits: Limits | None = None) -> tuple[str, int]:
+        """Listen for `route` now and return the bound address (the real port for port 0).
+        `limits`: the route's own (None: the engine-wide ones apply and follow their
+        changes). A route without a name gets the next default one (new_route_name).
+        RouteConflict for a name in use, an address another route holds or one the OS
+        refuses (in use); RouteError for a bad name; nothing is left behind on failure."""
+        if not self._started:
+            raise RuntimeError("add_route needs a started engine")
+        route = self._named(route)
+        host, port = route.listen
+        for other in self._listeners.values():
+            # A disabled route keeps its address to listen there again: the OS would not
+            # refuse a new listener on it, so this does.
+            if (
+                other.bound is not None
+                and port != 0
+                and other.bound[1] == port
+                and (host in (other.route.listen[0], other.bound[0]))
+            ):
+                raise RouteConflict(
+                    "listen",
+                    f"listen: {format_address(route.listen)} is route {other.name!r}'s"
+                    + ("" if other.enabled else " (disabled; it listens there when enabled)"),
+                )
+        listener = self._register(route, None)
+        try:
+            listener.use_links(limits, self._loop, self._timers)
+            bound = await listener.open(functools.partial(self._accept, route))
+        except (OSError, TimeoutError) as exc:
+            self._listeners.pop(route.name, None)
+            listener.close()
+            reason = "timed out resolving the host" if isinstance(exc, TimeoutError) else exc
+            raise RouteConflict(
+                "listen", f"listen: cannot listen on {format_address(route.listen)}: {reason}"
+            ) from None
+        except BaseException:
+            self._listeners.pop(route.name, None)
+            listener.close()
+            raise
+        self._still_there(listener)
+        own = " with limits of its own" if limits is not None else ""
+        self.record("route", f"route {route.name} added: {listener.describe()}{own}")
+        return bound
+
+    async def remove_route(self, name: str) -> None:
+        """Stop listening and close the route's connections (FIN both ways, flushed within
+        the close grace); UnknownRoute if there is no such route."""
+        listener = self._listener(name)
+        del self._listeners[name]
+        closed = self._close_route(listener)
+        listener.close_links()
+        self.record("route", f"route {name} removed: {listener.describe()}{closed}")
+
+    async def set_route_enabled(self, name: str, enabled: bool) -> None:
+        """Disabled: the listener is closed and the route's connections are closed (new
+        connects are refused). Enabled again: it listens on the same bound address;
+        RouteConflict if that address has been taken meanwhile (it stays disabled)."""
+        listener = self._listener(name)
+        if enabled == listener.enabled:
+            return
+        if not enabled:
+            listener.enabled = False
+            closed = self._close_route(listener)
+            self.record("route", f"route {name} disabled: {listener.describe()}{closed}")
+            return
+        try:
+            await listener.open(functools.partial(self._accept, listener.route))
+        except (OSError, TimeoutError) as exc:
+            raise RouteConflict(
+                "enabled",
+                f"enabled: route {name!r} cannot listen on {listener.describe()} again: {exc}",
+            ) from None
+        self._still_there(listener)
+        listener.enabled = True
+        self.record("route", f"route {name} enabled: {listener.describe()}")
+
+    def _still_there(self, listener: Listener) -> None:
+        """After listening: if the route was removed while its socket was being bound, the
+        socket is closed again (UnknownRoute), so no listener outlives its route."""
+        if self._listeners.get(listener.name) is not listener:
+            listener.close()
+            listener.close_links()
+            raise UnknownRoute(listener.name, list(self._listeners))
+
+    def _close_route(self, listener: Listener) -> str:
+        listener.close()
+        conns = self._route_connections(listener.name)
+        for conn in conns:
+            conn.close()
+        return f"; {len(conns)} connection{'s' if len(conns) != 1 else ''} closed" if conns else ""
+
+    def set_route_limits(self, name: str, limits: Limits | None) -> None:
+        """The route's own limits, applied now to its connections without an override of
+        their own; None: the route follows the engine-wide limits again."""
+        listener = self._listener(name)
+        if self._started:
+            listener.use_links(limits, self._loop, self._timers)
+        else:
+            listener.limits = limits
+        effective, links = self._limits_of(listener), self._links_of(listener)
+        for conn in self._route_connections(name):
+            if conn.override is None:
+                conn.follow(effective, links)
+        self.record(
+            "route",
+            f"route {name}: "
+            + ("limits of its own" if limits is not None else "the engine-wide limits apply"),
+        )
+
+    def route_limits(self, name: str) -> Limits:
+        """The limits in force for the route's connections (its own or the engine's)."""
+        return self._limits_of(self._listener(name))
+
+    def route_state(self, name: str) -> RouteState:
+        listener = self._listener(name)
+        count = len(self._route_connections(name))
+        return RouteState(
+            name=name,
+            listen=listener.bound or listener.route.listen,
+            upstream=listener.route.upstream,
+            enabled=listener.enabled,
+            limits=listener.limits,
+            connections_open=count,
+        )
+
+    def route_states(self) -> list[RouteState]:
+        counts: dict[str, int] = {}
+        for conn in self.connections.values():
+            counts[conn.route_name] = counts.get(conn.route_name, 0) + 1
+        return [
+            RouteState(
+                name=name,
+                listen=listener.bound or listener.route.listen,
+                upstream=listener.route.upstream,
+                enabled=listener.enabled,
+                limits=listener.limits,
+                connections_open=counts.get(name, 0),
+            )
+            for name, listener in self._listeners.items()
+        ]
+
     # -- limits -------------------------------------------------------------------
 
     def set_limits(self, limits: Limits) -> None:
-        """Engine-wide limits, applied now to every connection without its own override."""
+        """Engine-wide limits, applied now to every connection without its own override
+        whose route has no limits of its own."""
         self.limits = limits
         for direction, link in self.links.items():
             link.set_limits(limits.direction(direction))
         for conn in list(self.connections.values()):
-            if conn.override is None:
+            listener = self._listeners.get(conn.route_name)
+            if conn.override is None and (listener is None or listener.limits is None):
                 conn.set_limits(limits)
 
     # -- profile and scenario -------------------------------------------------------
@@ -374,9 +575,14 @@ class Engine:
         return self.connections[conn_id].limits
 
     def set_connection_limits(self, conn_id: int, limits: Limits | None) -> None:
+        """A connection's own limits; None: it follows its route's (or the engine's) again."""
         conn = self.connections[conn_id]
         conn.override = limits
-        conn.set_limits(limits if limits is not None else self.limits)
+        if limits is not None:
+            conn.set_limits(limits)
+        else:
+            listener = self._listeners.get(conn.route_name)
+            conn.follow(self._limits_of(listener), self._links_of(listener))
 
     def close_connection(self, conn_id: int, mode: str = "close") -> None:
         conn = self.connections[conn_id]
@@ -412,14 +618,20 @@ class Engine:
     # -- stats ----------------------------------------------------------------------
 
     def _link_queues(self, direction: str) -> tuple[int, int]:
-        """(bytes queued, capacity) over the links of this direction: the shared link
+        """(bytes queued, capacity) over the links of this direction: a shared link
         counts once, whatever number of connections share it."""
-        links = _distinct_links(
-            self.connections.values(),
-            direction,
-            self.links.get(direction),
-            self.limits.direction(direction).link == "shared",
-        )
+        shared: list[tuple[LinkRunner | None, bool]] = [
+            (self.links.get(direction), self.limits.direction(direction).link == "shared")
+        ]
+        for listener in self._listeners.values():
+            if listener.links is not None and listener.limits is not None:
+                shared.append(
+                    (
+                        listener.links[direction],
+                        listener.limits.direction(direction).link == "shared",
+                    )
+                )
+        links = _distinct_links(self.connections.values(), direction, shared)
         return sum(link.model.queued for link in links), sum(link.limits.buffer for link in links)
 
     def snapshot(self, connections: bool = False) -> stats.EngineStats:
@@ -453,21 +665,18 @@ class Engine:
 
 
 def _distinct_links(
-    conns: Any, direction: str, shared: LinkRunner | None, shared_in_force: bool
+    conns: Any, direction: str, shared: list[tuple[LinkRunner | None, bool]]
 ) -> list[LinkRunner]:
-    """The links in use in `direction`: the shared one once (if a connection uses it, or
-    the limits say new connections will), and every connection's own."""
-    links = []
-    uses_shared = shared_in_force
+    """The links in use in `direction`, each once: the shared ones (the engine's, and those
+    of routes with limits of their own) if a connection uses them or their limits say new
+    connections will, and every connection's own."""
+    found: dict[int, LinkRunner] = {
+        id(link): link for link, in_force in shared if link is not None and in_force
+    }
     for conn in conns:
         link = getattr(conn, direction).link
-        if link.shared:
-            uses_shared = True
-        else:
-            links.append(link)
-    if uses_shared and shared is not None:
-        links.insert(0, shared)
-    return links
+        found.setdefault(id(link), link)
+    return list(found.values())
 
 
 def describe_changes(changes: dict[str, Any]) -> str:

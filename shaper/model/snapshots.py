@@ -82,6 +82,7 @@ class ConnectionStats:
     server_kernel: KernelStats
     limits_override: bool = False
     faults: tuple[str, ...] = ()  # names of the faults touching this connection
+    route_name: str = ""  # the name of its route (`route` above describes it)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +91,7 @@ class ConnectionStats:
 @dataclass(frozen=True, slots=True)
 class Event:
     time: float  # unix time
-    kind: str  # connect, close, reset, error, limits, profile, phase, fault
+    kind: str  # connect, close, reset, error, limits, profile, phase, route, fault
     message: str
     connection: int | None = None
 

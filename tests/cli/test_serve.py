@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 import pytest
 from helpers import HOST, Server, echo, echo_roundtrip
 
-LISTENING = re.compile(r"^listening on (\S+):(\d+) -> (\S+)$")
+LISTENING = re.compile(r"^listening on (\S+):(\d+) -> (\S+) \(route ([^)]+)\)$")
+NAMES: list[str] = []  # the route names serve printed, in order
 ENGINE_KEYS = {
     "time",
     "uptime",
@@ -92,6 +93,7 @@ async def listening_line(process: asyncio.subprocess.Process) -> tuple[str, int,
         raise AssertionError(f"serve printed nothing; stderr: {err.decode()}")
     match = LISTENING.match(text)
     assert match, f"unexpected first line {text!r}"
+    NAMES.append(match.group(4))
     return match.group(1), int(match.group(2)), match.group(3)
 
 
@@ -139,10 +141,12 @@ async def test_serve_several_routes():
         Server(echo) as first,
         Server(echo) as second,
         serving(
-            "--route", f"{HOST}:0={HOST}:{first.port}", "--route", f"0={HOST}:{second.port}"
+            "--route", f"{HOST}:0={HOST}:{first.port}", "--route", f"db=0={HOST}:{second.port}"
         ) as process,
     ):
+        NAMES.clear()
         lines = [await listening_line(process), await listening_line(process)]
+        assert NAMES == ["main", "db"]
         assert [line[2] for line in lines] == [f"{HOST}:{first.port}", f"{HOST}:{second.port}"]
         for _, port, _ in lines:
             payload = random.Random(port).randbytes(100_000)
@@ -191,7 +195,7 @@ BAD_ADDRESSES = [
     (["--listen", f"{HOST}:0", "--upstream", "::1:6379"], ["--upstream", "::1:6379", "[IPv6]"]),
     (["--listen", f"{HOST}:0", "--upstream", f"{HOST}:70000"], ["--upstream", "70000"]),
     (["--listen", f"{HOST}:0"], ["--upstream"]),
-    (["--route", "15432"], ["--route", "15432", "LISTEN=UPSTREAM"]),
+    (["--route", "15432"], ["--route", "15432", "[NAME=]LISTEN=UPSTREAM"]),
     ([], ["--listen", "--upstream", "--route"]),
 ]
 
@@ -252,12 +256,13 @@ async def test_stats_jsonl_to_stdout():
     ):
         _, port, _ = await listening_line(process)
         # What is in force at start, then the snapshots.
-        told = [(await asyncio.wait_for(process.stdout.readline(), 10)).decode() for _ in range(3)]
-        assert told == [
+        told = [(await asyncio.wait_for(process.stdout.readline(), 10)).decode() for _ in range(4)]
+        assert told[:3] == [
             "profile none\n",
             "limits upstream    unshaped (the defaults)\n",
             "limits downstream  rate 2Mbit\n",
         ]
+        assert re.fullmatch(r"seed \d+\n", told[3]), told[3]  # a run can be replayed
         payload = random.Random(31).randbytes(100_000)
         reader, writer = await asyncio.open_connection(HOST, port)
         try:

@@ -35,9 +35,11 @@ async def test_status(env: EngineEnv):
     assert body["version"]
     assert body["routes"] == [
         {
+            "name": "main",
             "listen": f"127.0.0.1:{env.proxy[1]}",
             "upstream": f"127.0.0.1:{env.upstream.port}",
             "description": f"127.0.0.1:{env.proxy[1]} -> 127.0.0.1:{env.upstream.port}",
+            "enabled": True,
         }
     ]
     assert body["limits"] == Limits().to_dict()

@@ -178,6 +178,41 @@ async def test_responses_match_the_document_exactly(env: EngineEnv):
         ),
         ("DELETE", "/v1/connections/999", None, "/v1/connections/{id}", "delete", 404),
         ("POST", "/v1/profile", {"name": "nothing-by-this-name"}, "/v1/profile", "post", 404),
+        (
+            "POST",
+            "/v1/routes",
+            {
+                "name": "db:1",
+                "listen": "0",
+                "upstream": "127.0.0.1:9",
+                "limits": {"downstream": {"rate": "1Mbit"}},
+            },
+            "/v1/routes",
+            "post",
+            201,
+        ),
+        (
+            "POST",
+            "/v1/routes",
+            {"name": "db:1", "listen": "0", "upstream": "127.0.0.1:9"},
+            "/v1/routes",
+            "post",
+            409,
+        ),
+        ("POST", "/v1/routes", {"listen": "0", "upstream": "h:0"}, "/v1/routes", "post", 400),
+        ("GET", "/v1/routes", None, "/v1/routes", "get", 200),
+        (
+            "PATCH",
+            "/v1/routes/db:1",
+            {"enabled": False, "limits": None},
+            "/v1/routes/{name}",
+            "patch",
+            200,
+        ),
+        ("GET", "/v1/routes/db:1", None, "/v1/routes/{name}", "get", 200),
+        ("GET", "/v1/status", None, "/v1/status", "get", 200),
+        ("PATCH", "/v1/routes/nope", {"enabled": True}, "/v1/routes/{name}", "patch", 404),
+        ("GET", "/v1/routes/a%20b", None, "/v1/routes/{name}", "get", 400),
     ]
     seen_keys: set[str] = set()
     for method, path, body, template, operation, expected in calls:
@@ -191,7 +226,14 @@ async def test_responses_match_the_document_exactly(env: EngineEnv):
         if isinstance(answer, dict):
             seen_keys.update(answer)
     # The new fields are there, and described.
-    assert {"modified", "profile_changes", "value", "accepted"} <= seen_keys
+    assert {
+        "modified",
+        "profile_changes",
+        "value",
+        "accepted",
+        "connections_open",
+        "enabled",
+    } <= seen_keys
     _, status_answer = await env.request("GET", "/v1/status")
     assert status_answer["modified"] == ["downstream.latency"]
 

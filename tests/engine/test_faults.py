@@ -221,3 +221,25 @@ async def test_toxicity_picks_the_same_connections_for_a_seed_and_zero_touches_n
     assert first != await picks(12, 0.4)
     assert await picks(11, 0.0) == []
     assert len(await picks(11, 1.0)) == 20
+
+
+@pytest.mark.timeout(30)
+async def test_a_fault_on_a_route_touches_only_that_routes_connections():
+    fault = fault_from_dict({"type": "refuse", "route": "db"})
+    async with Server(echo) as server:
+        engine = Engine(
+            [
+                Route((HOST, 0), server.address, name="web"),
+                Route((HOST, 0), server.address, name="db"),
+            ],
+            faults=[fault],
+        )
+        async with running(engine):
+            web, db = engine.addresses
+            reader, writer = await asyncio.open_connection(*web)
+            writer.write(b"ping")
+            assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"
+            writer.close()
+            reader, writer = await asyncio.open_connection(*db)
+            assert await read_all(reader) == (b"", "reset")
+            writer.close()
