@@ -28,6 +28,7 @@ from shaper.testing.options import (
     ProxySettings,
     UnknownConnection,
     check_wait,
+    fault_body,
     limit_changes,
     profile_from,
     proxy_error,
@@ -52,6 +53,9 @@ class AsyncBackend(Protocol):
     async def stats(self, connections: bool) -> EngineStats: ...
     async def connections(self) -> list[ConnectionStats]: ...
     async def close_connection(self, conn_id: int, mode: str) -> None: ...
+    async def add_fault(self, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def remove_fault(self, name: str) -> None: ...
+    async def faults(self) -> list[dict[str, Any]]: ...
 
 
 class InProcess:
@@ -83,6 +87,29 @@ class InProcess:
         if conn.state in ("closing", "closed"):  # as the control API answers (409)
             raise ProxyError(f"connection {conn_id} is already {conn.state}")
         self.engine.close_connection(conn_id, mode=mode)
+
+    async def add_fault(self, body: dict[str, Any]) -> dict[str, Any]:
+        from shaper.faults import fault_from_dict, fault_to_dict
+
+        spec = fault_from_dict(body)
+        try:
+            self.engine.add_fault(spec)
+        except KeyError:
+            raise ProxyError(
+                f"a fault named {spec.name!r} is in force; give another name"
+            ) from None
+        return fault_to_dict(spec)
+
+    async def remove_fault(self, name: str) -> None:
+        try:
+            self.engine.remove_fault(name)
+        except KeyError:
+            raise ProxyError(f"no fault named {name!r} is in force") from None
+
+    async def faults(self) -> list[dict[str, Any]]:
+        from shaper.faults import fault_to_dict
+
+        return [fault_to_dict(spec) for spec in self.engine.fault_specs()]
 
 
 class Remote:
@@ -125,6 +152,15 @@ class Remote:
 
     async def close_connection(self, conn_id: int, mode: str) -> None:
         await self._call(lambda c: c.close_connection(conn_id, mode=mode))
+
+    async def add_fault(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(lambda c: c.add_fault(body))
+
+    async def remove_fault(self, name: str) -> None:
+        await self._call(lambda c: c.remove_fault(name))
+
+    async def faults(self) -> list[dict[str, Any]]:
+        return await self._call(lambda c: c.faults())
 
 
 class AsyncProxy:
@@ -195,6 +231,33 @@ class AsyncProxy:
     async def release(self, direction: str = "both") -> Limits:
         """Undo stall(): the queue drains at the link's rate."""
         return await self._backend.patch_limits(stall_changes(direction, False))
+
+    # -- faults ----------------------------------------------------------------------
+
+    async def add_fault(
+        self,
+        type_: str,
+        *,
+        name: str | None = None,
+        direction: str | None = None,
+        toxicity: float | str | None = None,
+        route: str | None = None,
+        **settings: Any,
+    ) -> str:
+        """Put a fault in force, e.g. add_fault("reset_peer", after="2s", toxicity=0.2);
+        returns its name (the type's, unless `name` is given). Raises FaultError (a
+        ValueError) for a bad fault, ProxyError for a name in force."""
+        body = fault_body(type_, name, direction, toxicity, route, settings)
+        fault = await self._backend.add_fault(body)
+        return str(fault["name"])
+
+    async def remove_fault(self, name: str) -> None:
+        """Take a fault away: what it held flows again, in order."""
+        await self._backend.remove_fault(name)
+
+    async def faults(self) -> list[dict[str, Any]]:
+        """The faults in force, as the API shows them."""
+        return await self._backend.faults()
 
     # -- what happens ------------------------------------------------------------------
 

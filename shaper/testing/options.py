@@ -35,6 +35,31 @@ class UnknownConnection(ProxyError, LookupError):
     """No open connection has that id."""
 
 
+def fault_body(
+    type_: str,
+    name: str | None,
+    direction: str | None,
+    toxicity: float | str | None,
+    route: str | None,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """A fault as the API takes it, checked here first (FaultError, a ValueError, names the
+    field, the value and the accepted forms)."""
+    from shaper.faults import fault_from_dict
+
+    body: dict[str, Any] = {"type": type_, **settings}
+    for key, value in (
+        ("name", name),
+        ("direction", direction),
+        ("toxicity", toxicity),
+        ("route", route),
+    ):
+        if value is not None:
+            body[key] = value
+    fault_from_dict(body)
+    return body
+
+
 def proxy_error(exc: ControlError) -> ProxyError:
     """The surface's error for a control API error."""
     if exc.status == 404 and exc.field == "id":

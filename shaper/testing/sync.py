@@ -27,6 +27,7 @@ from shaper.testing.options import (
     ProxyError,
     ProxySettings,
     check_wait,
+    fault_body,
     limit_changes,
     profile_from,
     proxy_error,
@@ -214,6 +215,33 @@ class Proxy:
         """Undo stall(): the queue drains at the link's rate."""
         changes = stall_changes(direction, False)
         return self._call(lambda c: c.patch_limits(changes))
+
+    # -- faults ----------------------------------------------------------------------
+
+    def add_fault(
+        self,
+        type_: str,
+        *,
+        name: str | None = None,
+        direction: str | None = None,
+        toxicity: float | str | None = None,
+        route: str | None = None,
+        **settings: Any,
+    ) -> str:
+        """Put a fault in force, e.g. add_fault("reset_peer", after="2s", toxicity=0.2);
+        returns its name (the type's, unless `name` is given). Raises FaultError (a
+        ValueError) for a bad fault, ProxyError for a name in force."""
+        body = fault_body(type_, name, direction, toxicity, route, settings)
+        fault = self._call(lambda c: c.add_fault(body))
+        return str(fault["name"])
+
+    def remove_fault(self, name: str) -> None:
+        """Take a fault away: what it held flows again, in order."""
+        self._call(lambda c: c.remove_fault(name))
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults in force, as the API shows them."""
+        return self._call(lambda c: c.faults())
 
     def stats(self, connections: bool = False) -> EngineStats:
         """A snapshot. `bytes_upstream` / `bytes_downstream`, `connections_total`, `resets`

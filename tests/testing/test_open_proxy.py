@@ -130,3 +130,25 @@ async def test_the_child_engine_is_gone_when_the_block_ends():
             await wait_until(lambda: proxy.stats(), what="a snapshot")
         with pytest.raises(OSError):
             await asyncio.wait_for(asyncio.open_connection(*address), 5)
+
+
+@WHERE
+async def test_faults_through_the_async_surface(child):
+    with http_server() as upstream:
+        async with shaper.open_proxy(upstream, child=child) as proxy:
+            name = await proxy.add_fault("timeout", name="hold")
+            assert name == "hold"
+            assert [f["type"] for f in await proxy.faults()] == ["timeout"]
+            task = asyncio.create_task(fetch(proxy, "/5000"))
+            await proxy.wait_for_connections(1)
+            await asyncio.sleep(0.3)
+            assert not task.done()  # held
+            [conn] = await proxy.connections()
+            assert conn.faults == ("hold",)
+            await proxy.remove_fault("hold")
+            assert len(await asyncio.wait_for(task, 10)) == 5000
+            with pytest.raises(ValueError, match="after"):
+                await proxy.add_fault("timeout", after="soon")
+            await proxy.add_fault("slicer")
+            with pytest.raises(shaper.ProxyError, match="slicer"):
+                await proxy.add_fault("slicer")

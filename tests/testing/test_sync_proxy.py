@@ -3,6 +3,7 @@ redis-server of its own driven with redis-py, and Python's HTTP server."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -281,3 +282,19 @@ async def test_in_an_async_test_aio_waits_without_blocking_the_loop():
         assert (await proxy.aio.stats()).bytes_downstream > 1000
         assert (await proxy.aio.set_limits(latency="0ms")).upstream.latency == 0
         assert proxy.limits().upstream.latency == 0  # the same engine
+
+
+def test_a_limit_data_fault_cuts_an_http_answer():
+    with http_server() as upstream, shaper.Proxy(upstream) as proxy:
+        assert proxy.add_fault("limit_data", bytes="300B") == "limit_data"
+        url = f"http://{proxy.host}:{proxy.port}"
+        with (
+            pytest.raises(http.client.IncompleteRead),  # the body cut short, with a FIN
+            urllib.request.urlopen(f"{url}/100000", timeout=10) as answer,
+        ):
+            answer.read()
+        proxy.remove_fault("limit_data")
+        assert proxy.faults() == []
+        with urllib.request.urlopen(f"{url}/1000", timeout=10) as answer:
+            assert len(answer.read()) == 1000
+        assert proxy.stats().bytes_downstream >= 300
