@@ -315,6 +315,16 @@ _PHASE = {
         },
         "upstream": _ref("DirectionLimitsPatch"),
         "downstream": _ref("DirectionLimitsPatch"),
+        "faults": {
+            "type": "array",
+            "description": "Faults in force while the phase holds",
+            "items": _ref("FaultRequest"),
+        },
+        "offline": {
+            **_SWITCH,
+            "description": "A timeout fault named offline, both ways, while the phase holds. "
+            + _SWITCH_RULE,
+        },
     },
     "required": ["duration"],
     "additionalProperties": False,

@@ -79,6 +79,7 @@ class Engine:
         self._profile_limits: Limits | None = None
         self._scenario: ScenarioRunner | None = None
         self._profile_faults: list[str] = []  # names of the faults the profile put in force
+        self._phase_faults: list[str] = []  # and those of its scenario's current phase
         self.started_at = time.time()
         self.totals = {
             "bytes_upstream": 0,
@@ -518,8 +519,15 @@ class Engine:
         self.record("profile", f"profile {profile.name} applied")
         if profile.scenario is not None:
             loop = self._loop if self._started else asyncio.get_running_loop()
+            phase_faults = profile.phase_faults
             self._scenario = ScenarioRunner(
-                profile.scenario, loop, self._set_profile_limits, self.record
+                profile.scenario,
+                loop,
+                self._set_profile_limits,
+                self.record,
+                (lambda index: self._set_phase_faults(phase_faults, index))
+                if phase_faults
+                else None,
             )
             self._scenario.start()
 
@@ -536,11 +544,31 @@ class Engine:
             runner.add(spec, self.connections.values())
         self._profile_faults = [spec.name for spec in profile.faults]
 
+    def _set_phase_faults(
+        self, phase_faults: tuple[tuple[FaultSpec, ...], ...], index: int
+    ) -> None:
+        """The phase that ends takes its faults away; the one that starts brings its own."""
+        runner = self.fault_runner
+        for name in self._phase_faults:
+            if name in runner.faults:
+                runner.remove(name)
+        specs = phase_faults[index] if index < len(phase_faults) else ()
+        for spec in specs:
+            if spec.name in runner.faults:
+                runner.remove(spec.name)
+            runner.add(spec, self.connections.values())
+        self._phase_faults = [spec.name for spec in specs]
+
     def stop_scenario(self) -> None:
-        """Stop switching phases; the limits in force stay."""
+        """Stop switching phases; the limits in force stay, a phase's faults go (an
+        offline phase must not outlive its scenario)."""
         if self._scenario is not None:
             self._scenario.stop()
             self._scenario = None
+        for name in self._phase_faults:
+            if name in self.fault_runner.faults:
+                self.fault_runner.remove(name)
+        self._phase_faults = []
 
     @property
     def scenario(self) -> ScenarioRunner | None:

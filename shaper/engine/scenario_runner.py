@@ -26,8 +26,10 @@ class ScenarioRunner:
         loop: asyncio.AbstractEventLoop,
         set_limits: Callable[[Limits], None],
         record: Callable[[str, str], None],
+        on_phase: Callable[[int], None] | None = None,
     ):
         self.scenario = scenario
+        self._on_phase = on_phase  # told each phase's index as it starts (its faults)
         self.loop = loop
         self._set_limits = set_limits
         self._record = record
@@ -100,6 +102,8 @@ class ScenarioRunner:
             changed = self._index is not None
             self._index, self._cycle = pos.index, pos.cycle
             self._set_limits(pos.limits)
+            if self._on_phase is not None:
+                self._on_phase(pos.index)
             verb = "phase" if changed else "scenario started, phase"
             self._record("phase", f"{verb} {pos.index + 1}/{len(self.scenario.phases)}: {pos.name}")
         if pos.ends_at is None:

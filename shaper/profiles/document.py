@@ -66,6 +66,9 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
     data.update(_limits_tables(profile.limits))
     if profile.scenario is not None:
         data["scenario"] = profile.scenario.to_dict()
+        for phase, faults in zip(data["scenario"]["phases"], profile.phase_faults, strict=False):
+            if faults:
+                phase["faults"] = [_fault_table(f) for f in faults]
     if profile.faults:
         data["faults"] = [_fault_table(f) for f in profile.faults]
     return data

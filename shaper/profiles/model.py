@@ -72,6 +72,8 @@ class Profile:
     origin: str = ORIGIN_INLINE  # profiles-dir, local, user, preset, file or inline
     path: str | None = None  # file it was read from
     faults: tuple[FaultSpec, ...] = ()  # put in force with the profile
+    # The faults of each scenario phase (by index), in force while the phase holds.
+    phase_faults: tuple[tuple[FaultSpec, ...], ...] = ()
 
     def with_overrides(self, changes: Mapping[str, Any]) -> Profile:
         """A copy where `changes` (partial limits of unit strings) win over the base limits and

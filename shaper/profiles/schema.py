@@ -23,7 +23,8 @@ from shaper.shaping.scenario import Scenario, ScenarioError
 
 TOP_KEYS = ("name", "description", "source", "upstream", "downstream", "scenario", "faults")
 SCENARIO_KEYS = ("repeat", "phases")
-PHASE_KEYS = ("name", "duration", "upstream", "downstream")
+PHASE_KEYS = ("name", "duration", "upstream", "downstream", "faults", "offline")
+OFFLINE = "offline"  # the name of the fault an `offline = true` phase puts in force
 
 
 def profile_from_dict(
@@ -91,8 +92,9 @@ def profile_from_dict(
         raise fail(exc.field, str(exc), exc.value, exc.accepted) from None
 
     scenario = None
+    phase_faults: tuple[tuple[FaultSpec, ...], ...] = ()
     if "scenario" in data:
-        scenario = _scenario(data["scenario"], limits, fail)
+        scenario, phase_faults = _scenario(data["scenario"], limits, fail)
 
     faults = _faults(data.get("faults", []), fail)
 
@@ -103,6 +105,7 @@ def profile_from_dict(
         source=strings["source"],
         scenario=scenario,
         faults=faults,
+        phase_faults=phase_faults if any(phase_faults) else (),
         origin=origin or (ORIGIN_INLINE if source == "<inline>" else ORIGIN_FILE),
         path=None if source == "<inline>" else source,
     )
@@ -112,13 +115,13 @@ def profile_from_dict(
 _Fail = Callable[[str, str, object, str | None], ProfileError]
 
 
-def _faults(entries: Any, fail: _Fail) -> tuple[FaultSpec, ...]:
+def _faults(entries: Any, fail: _Fail, where: str = "faults") -> tuple[FaultSpec, ...]:
     form = '[[faults]] tables, each with a type (e.g. type = "timeout") and its settings'
     if not isinstance(entries, list):
-        raise fail("faults", f"faults: expected an array of tables, got {entries!r}", entries, form)
+        raise fail(where, f"{where}: expected an array of tables, got {entries!r}", entries, form)
     specs: list[FaultSpec] = []
     for i, entry in enumerate(entries):
-        path = f"faults[{i}]"
+        path = f"{where}[{i}]"
         try:
             spec = fault_from_dict(entry)
         except FaultError as exc:
@@ -135,7 +138,29 @@ def _faults(entries: Any, fail: _Fail) -> tuple[FaultSpec, ...]:
     return tuple(specs)
 
 
-def _scenario(table: Any, limits: Limits, fail: _Fail) -> Scenario:
+def _phase_faults(phase: Mapping[str, Any], path: str, fail: _Fail) -> tuple[FaultSpec, ...]:
+    """A phase's faults: its [[...faults]] and, with offline = true, a timeout both ways."""
+    specs = list(_faults(phase.get("faults", []), fail, f"{path}.faults"))
+    raw = phase.get("offline", False)
+    try:
+        offline = parse_switch(raw, "switch")
+    except UnitError as exc:
+        raise fail(f"{path}.offline", f"{path}.offline: {exc}", raw, SWITCH_FORMS) from None
+    if offline:
+        if any(spec.name == OFFLINE for spec in specs):
+            raise fail(
+                f"{path}.offline",
+                f"{path}.offline: a fault of this phase is named {OFFLINE!r} already",
+                raw,
+                "offline = true, or a fault of that name",
+            )
+        specs.append(fault_from_dict({"type": "timeout", "name": OFFLINE, "direction": "both"}))
+    return tuple(specs)
+
+
+def _scenario(
+    table: Any, limits: Limits, fail: _Fail
+) -> tuple[Scenario, tuple[tuple[FaultSpec, ...], ...]]:
     form = "a [scenario] table with repeat = true|false and [[scenario.phases]] entries"
     if not isinstance(table, Mapping):
         raise fail("scenario", f"scenario: expected a table, got {table!r}", table, form)
@@ -161,6 +186,7 @@ def _scenario(table: Any, limits: Limits, fail: _Fail) -> Scenario:
             phases,
             "one or more [[scenario.phases]] tables",
         )
+    phase_faults = []
     for i, phase in enumerate(phases):
         path = f"scenario.phases[{i}]"
         if not isinstance(phase, Mapping):
@@ -191,8 +217,10 @@ def _scenario(table: Any, limits: Limits, fail: _Fail) -> Scenario:
                     phase[direction],
                     "a table of limits",
                 )
+        phase_faults.append(_phase_faults(phase, path, fail))
+    plain = [{k: v for k, v in p.items() if k not in ("faults", "offline")} for p in phases]
     try:
-        return Scenario.build(limits, phases, repeat=repeat)
+        return Scenario.build(limits, plain, repeat=repeat), tuple(phase_faults)
     except (LimitError, ScenarioError) as exc:
         raise fail(exc.field, str(exc), exc.value, exc.accepted) from None
 

@@ -69,3 +69,70 @@ async def test_a_profile_brings_its_faults_and_takes_the_previous_ones_away():
         assert [s.name for s in engine.fault_specs()] == ["by-hand", "slow_close"]
         engine.apply_profile(profile_from_dict({"name": "c"}))
         assert [s.name for s in engine.fault_specs()] == ["by-hand"]
+
+
+SCENARIO = """
+name = "flapping"
+[scenario]
+repeat = true
+
+[[scenario.phases]]
+name = "up"
+duration = "300ms"
+
+[[scenario.phases]]
+name = "down"
+duration = "300ms"
+offline = true
+
+[[scenario.phases]]
+name = "flaky"
+duration = "300ms"
+[[scenario.phases.faults]]
+type = "reset_peer"
+toxicity = "20%"
+"""
+
+
+def test_phase_faults_are_read_and_written_back():
+    profile = parse_profile(SCENARIO, "flapping.toml")
+    assert [[f.name for f in faults] for faults in profile.phase_faults] == [
+        [],
+        ["offline"],
+        ["reset_peer"],
+    ]
+    assert profile.phase_faults[1][0].type == "timeout"
+    assert parse_profile(dump_profile(profile), "again.toml").phase_faults == profile.phase_faults
+
+
+def test_a_bad_phase_fault_names_its_key_path():
+    with pytest.raises(ProfileError) as caught:
+        profile_from_dict(
+            {
+                "name": "p",
+                "scenario": {
+                    "phases": [
+                        {"duration": "1s"},
+                        {"duration": "1s", "faults": [{"type": "slicer", "delay": "x"}]},
+                    ]
+                },
+            }
+        )
+    assert caught.value.field == "scenario.phases[1].faults[0].delay"
+
+
+async def test_an_offline_phase_holds_traffic_and_the_next_phase_releases_it():
+    import asyncio
+
+    async with (
+        Server(echo) as server,
+        running(Engine([Route((HOST, 0), server.address)])) as engine,
+    ):
+        engine.apply_profile(parse_profile(SCENARIO, "flapping.toml"))
+        seen = []
+        for _ in range(40):
+            seen.append(tuple(s.name for s in engine.fault_specs()))
+            await asyncio.sleep(0.025)
+        assert () in seen and ("offline",) in seen and ("reset_peer",) in seen
+        engine.stop_scenario()
+        assert engine.fault_specs() == []
