@@ -154,7 +154,7 @@ def test_strict_mode_sync_tests_markers_and_anyio(pytester: pytest.Pytester):
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_a_marker_without_a_profile*",
-            "@pytest.mark.shaper_profile(): expected one profile, a name or a path to a .toml file*",
+            "@pytest.mark.shaper_profile(): expected one profile, a name or a path to a .toml*",
         ]
     )
     result.stdout.fnmatch_lines(["E *ProfileError: no profile named '3gg'. Did you mean '3g'?*"])
