@@ -55,6 +55,8 @@ class ShaperApp(App[None]):
         self.limits = Limits()
         self._limits_dict: dict[str, Any] | None = None
         self.connections: list[ConnectionStats] = []
+        self.faults: list[dict[str, Any]] = []
+        self.faults_interval = 1.0  # faults change rarely, and at once after a command here
         self.frozen = False
         self.bits = True  # rates in bits, the unit every limit, flag and profile is written in
         self.selected = ("downstream", "rate")
@@ -113,6 +115,7 @@ class ShaperApp(App[None]):
             self.dashboard.query_one(HeaderBar).routes = list(self.status.get("routes") or [])
             if self.status.get("limits"):
                 self._take_limits(self.status["limits"])
+            self._take_faults(list(self.status.get("faults") or []))
             self._set_engine_state("frozen" if self.frozen else "live")
             poller = asyncio.create_task(self._poll_connections())
             try:
@@ -129,7 +132,11 @@ class ShaperApp(App[None]):
     async def _poll_connections(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
+        faults_due = deadline + self.faults_interval
         while True:
+            if loop.time() >= faults_due:  # faults are settings, not figures: even frozen
+                faults_due = loop.time() + self.faults_interval
+                await self.refresh_faults()
             if not self.frozen:
                 try:
                     conns = await self.source.connections()
@@ -192,6 +199,24 @@ class ShaperApp(App[None]):
         for screen in self._mounted_screens():
             if hasattr(screen, "show_connections"):
                 screen.show_connections(self.connections)
+
+    async def refresh_faults(self) -> None:
+        try:
+            faults = await self.source.faults()
+        except SourceError:
+            return
+        self._take_faults(faults)
+
+    def _take_faults(self, faults: list[dict[str, Any]]) -> None:
+        if faults == self.faults or not self._live():
+            return
+        self.faults = faults
+        header = self.dashboard.query_one(HeaderBar)
+        header.faults = faults
+        header.show()
+        for screen in self._mounted_screens():
+            if hasattr(screen, "show_faults"):
+                screen.show_faults(faults)
 
     def _mounted_screens(self) -> list[Screen[Any]]:
         """The screens above the dashboard whose widgets exist.
@@ -257,6 +282,38 @@ class ShaperApp(App[None]):
         for screen in self.screen_stack:
             if hasattr(screen, "set_bits") and screen is not self.dashboard:
                 screen.set_bits(self.bits)
+
+    async def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        """Add a fault; raises SourceError with the engine's message if refused."""
+        added = await self.source.add_fault(fault)
+        await self.refresh_faults()
+        return added
+
+    async def remove_fault(self, name: str) -> None:
+        await self.source.remove_fault(name)
+        await self.refresh_faults()
+
+    def action_faults(self) -> None:
+        from tui.screens.faults import FaultsScreen
+
+        if not isinstance(self.screen, FaultsScreen):
+            self.push_screen(FaultsScreen())
+
+    async def action_toggle_offline(self) -> None:
+        """The whole link offline: a timeout in both directions holds every open and new
+        connection (nothing lost); pressed again, the fault goes and the bytes flow."""
+        offline = any(f.get("name") == fmt.OFFLINE for f in self.faults)
+        try:
+            if offline:
+                await self.remove_fault(fmt.OFFLINE)
+            else:
+                await self.add_fault(
+                    {"name": fmt.OFFLINE, "type": "timeout", "direction": "both"}
+                )
+        except SourceError as exc:
+            self.notify(str(exc), title="offline", severity="error")
+            return
+        self.notify("link back online" if offline else "link offline: every connection held")
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

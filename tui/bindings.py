@@ -19,6 +19,10 @@ APP_BINDINGS: list[BindingType] = [
             tooltip="limits editor (both directions; invalid values are refused)"),
     Binding("p", "profiles", "profiles", id="profiles",
             tooltip="profiles: pick one and apply it"),
+    Binding("f", "faults", "faults", id="faults", show=False,
+            tooltip="faults: those in force, add (TYPE[:key=value,...]), remove"),
+    Binding("O", "toggle_offline", "offline", id="toggle_offline", show=False,
+            tooltip="offline and back: every connection held (a timeout named offline)"),
     Binding("ctrl+s", "save_profile", "save profile", id="save_profile", show=False,
             tooltip="save the current limits as a named profile"),
 ]

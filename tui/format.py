@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.text import Text
 
@@ -15,6 +16,7 @@ STATE_STYLES = {
     "backpressured": "bold yellow",
     "blocked": "bold red",
     "stalled": "bold magenta",
+    "held": "bold dark_orange",
     "half-closed": "cyan",
     "opening": "blue",
     "closed": "dim",
@@ -29,6 +31,7 @@ STATE_HELP = {
     "backpressured": "the queue or the sender's window is full: reading from it is paused",
     "blocked": "the receiver is slow: its write buffer is over the high mark",
     "stalled": "stalled by you: nothing is released, the queue fills",
+    "held": "a fault (timeout) holds the bytes: nothing is delivered until it is removed",
     "half-closed": "the sender has finished; remaining bytes drain",
     "opening": "the emulated handshake is under way: no byte may go yet",
     "closed": "closed",
@@ -36,6 +39,34 @@ STATE_HELP = {
 
 # asyncio's default high-water mark for a transport's write buffer
 SINK_HIGH_WATER = 64 * 1024
+
+
+# The name of the fault the offline key adds and removes: a timeout in both directions.
+OFFLINE = "offline"
+
+
+def fault_label(fault: dict[str, Any]) -> str:
+    """One fault, compactly: 'cut (timeout)', 'flaky 20% (reset_peer)'; a fault named
+    after its type is written once ('timeout')."""
+    name, type_ = str(fault.get("name", "?")), str(fault.get("type", "?"))
+    toxicity = fault.get("toxicity", 1.0)
+    share = f" {toxicity * 100:.0f}%" if isinstance(toxicity, int | float) and toxicity < 1 else ""
+    kind = "" if name == type_ else f" ({type_})"
+    return f"{name}{share}{kind}"
+
+
+def fault_detail(fault: dict[str, Any]) -> str:
+    """One fault in full: where, how often, its settings, how many connections it touches."""
+    settings = ", ".join(f"{k}={v}" for k, v in (fault.get("settings") or {}).items())
+    line = f"{fault.get('type')} {fault.get('direction')}"
+    if fault.get("route"):
+        line += f" on route {fault['route']}"
+    line += f", toxicity {fault.get('toxicity', 1):g}"
+    if settings:
+        line += f", {settings}"
+    if "connections" in fault:
+        line += f"; touching {fault['connections']} open"
+    return line
 
 
 def rate(bytes_per_second: float, bits: bool) -> str:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shaper.model.limits import Limits
 from shaper.model.snapshots import ConnectionStats, DirectionStats, EngineStats, Event, KernelStats
 from tui.source import FixedSource
@@ -105,7 +107,17 @@ def sample_snapshots(count: int = 30) -> list[EngineStats]:
     return snapshots
 
 
-def sample_source() -> FixedSource:
+def sample_faults() -> list[dict[str, Any]]:
+    """Two faults as the engine reports them, one touching a fraction of connections."""
+    return [
+        {"name": "cut", "type": "timeout", "direction": "downstream", "toxicity": 1.0,
+         "route": None, "settings": {"after": "0ms"}, "connections": 1},
+        {"name": "flaky", "type": "reset_peer", "direction": "both", "toxicity": 0.2,
+         "route": None, "settings": {"after": "2s"}, "connections": 0},
+    ]
+
+
+def sample_source(faults: list[dict[str, Any]] | None = None) -> FixedSource:
     return FixedSource(
         sample_snapshots(),
         sample_connections(),
@@ -117,6 +129,7 @@ def sample_source() -> FixedSource:
             {"name": "3g", "description": "a mobile 3G link", "origin": "shipped"},
             {"name": "mine", "description": "saved from the shaper display", "origin": "user"},
         ],
+        faults=faults,
     )
 
 

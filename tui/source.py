@@ -73,6 +73,18 @@ class DataSource:
         """Save the engine-wide limits as a named profile; returns where it was written."""
         raise NotImplementedError
 
+    async def faults(self) -> list[dict[str, Any]]:
+        """The faults in force, as the engine reports them ({name, type, direction, ...})."""
+        raise NotImplementedError
+
+    async def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        """Add a fault (without a name the engine names it after its type); the fault as
+        it is in force."""
+        raise NotImplementedError
+
+    async def remove_fault(self, name: str) -> None:
+        raise NotImplementedError
+
 
 class ControlSource(DataSource):
     """A running engine, through `shaper.control.client.ControlClient`."""
@@ -145,6 +157,15 @@ class ControlSource(DataSource):
         saved = await self._call(self.client.save_profile(name, description, force))
         return str(saved.get("path", name))
 
+    async def faults(self) -> list[dict[str, Any]]:
+        return list(await self._call(self.client.faults()))
+
+    async def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._call(self.client.add_fault(fault)))
+
+    async def remove_fault(self, name: str) -> None:
+        await self._call(self.client.remove_fault(name))
+
 
 class FixedSource(DataSource):
     """Fixed snapshots, for tests and layout screenshots.
@@ -160,6 +181,7 @@ class FixedSource(DataSource):
         connections: list[ConnectionStats] | None = None,
         status: dict[str, Any] | None = None,
         profiles: list[dict[str, Any]] | None = None,
+        faults: list[dict[str, Any]] | None = None,
     ):
         self._pending: asyncio.Queue[EngineStats] | None = None
         self._initial = list(snapshots)
@@ -173,6 +195,7 @@ class FixedSource(DataSource):
             "limits": self.limits.to_dict(),
         }
         self._profiles = profiles or []
+        self._faults = list(faults or [])
         self.description = "fixed data"
         self.served = 0
         self.commands: list[tuple[str, Any]] = []
@@ -181,7 +204,7 @@ class FixedSource(DataSource):
         self._pending = asyncio.Queue()
         for snapshot in self._initial:
             self._pending.put_nowait(snapshot)
-        return dict(self.status)
+        return {"faults": await self.faults(), **self.status}
 
     def push(self, snapshot: EngineStats) -> None:
         assert self._pending is not None
@@ -259,3 +282,28 @@ class FixedSource(DataSource):
         self.commands.append(("save_profile", (name, description, force)))
         self._profiles.append({"name": name, "description": description, "origin": "user"})
         return f"{name}.toml (fixed data: nothing written)"
+
+    async def faults(self) -> list[dict[str, Any]]:
+        return [dict(f) for f in self._faults]
+
+    async def add_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        """Checked as the engine checks it (the same pure parser), so a bad fault is refused
+        with the same field and accepted forms."""
+        self.commands.append(("add_fault", fault))
+        from shaper.faults import FaultError, fault_from_dict, fault_to_dict
+
+        try:
+            spec = fault_from_dict(fault)
+        except FaultError as exc:
+            raise SourceError(str(exc), exc.field) from None
+        if any(f["name"] == spec.name for f in self._faults):
+            raise SourceError(f"name: a fault named {spec.name!r} is in force", "name")
+        added = {**fault_to_dict(spec), "connections": 0}
+        self._faults.append(added)
+        return dict(added)
+
+    async def remove_fault(self, name: str) -> None:
+        self.commands.append(("remove_fault", name))
+        if not any(f["name"] == name for f in self._faults):
+            raise SourceError(f"name: no fault named {name!r}", "name")
+        self._faults = [f for f in self._faults if f["name"] != name]

@@ -93,3 +93,23 @@ def test_connection_view(snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_dashboard_with_faults_offline(snap_compare):
+    """The faults in force in the header, OFFLINE on the right, a held connection marked."""
+    import dataclasses
+
+    from tui.sample import sample_connections, sample_faults, sample_snapshots
+    from tui.source import FixedSource
+
+    def touched(conn):
+        if conn.id != 1:
+            return conn
+        held = dataclasses.replace(conn.downstream, state="held")
+        return dataclasses.replace(conn, downstream=held, faults=("cut", "offline"))
+
+    faults = [*sample_faults(), {"name": "offline", "type": "timeout", "direction": "both",
+                                 "toxicity": 1.0, "route": None, "settings": {"after": "0ms"}}]
+    source = FixedSource(sample_snapshots(), [touched(c) for c in sample_connections()],
+                         status=sample_source().status, faults=faults)
+    assert snap_compare(ShaperApp(source), terminal_size=(120, 36), run_before=settle)

@@ -119,6 +119,11 @@ class ConnectionScreen(ShaperAppAccess, Screen[None]):
             Text("own limits" if conn.limits_override else "engine limits",
                  style="bold cyan" if conn.limits_override else "dim"),
         )
+        if conn.faults:
+            info.add_row(
+                "", Text(f"faults: {', '.join(conn.faults)}", style=fmt.STATE_STYLES["held"]),
+                "", "",
+            )
         self.query_one("#info", Static).update(info)
         for direction in ("upstream", "downstream"):
             panel = self.query_one(f"#conn-{direction}", DirectionPanel)

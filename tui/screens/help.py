@@ -18,6 +18,7 @@ from tui.bindings import APP_BINDINGS
 KEY_NAMES = {
     "question_mark": "?", "f1": "F1", "plus": "+", "equals_sign": "=", "minus": "-",
     "left_square_bracket": "[", "right_square_bracket": "]", "slash": "/", "escape": "esc",
+    "delete": "del",
 }
 
 
@@ -45,6 +46,7 @@ def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     from Textual's own widgets."""
     from tui.screens.connection import ConnectionScreen
     from tui.screens.dashboard import DashboardScreen
+    from tui.screens.faults import FaultsScreen
 
     anywhere = {item.id for item in APP_BINDINGS if isinstance(item, Binding) and item.id}
     return [
@@ -58,6 +60,10 @@ def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
             ("↑ ↓, enter", "pick a connection, open its own view"),
         ]),
         ("Connection view", key_rows(ConnectionScreen.BINDINGS, skip={"back"})),
+        ("Faults dialog", [
+            ("enter", "add the fault typed as TYPE[:key=value,...] (as `--fault`)"),
+            *key_rows(FaultsScreen.BINDINGS, skip={"close_faults"}),
+        ]),
     ]
 
 
@@ -89,6 +95,8 @@ STATES = [
      "blocks"),
     ("blocked", "red", "the receiver is slow: bytes wait in its write buffer"),
     ("stalled", "magenta", "stalled by you"),
+    ("held", "dark_orange", "a fault (timeout) holds the bytes: nothing is delivered, the "
+     "sender blocks; removing the fault lets them go, in order"),
     ("half-closed", "cyan", "the sender has finished (its FIN came): queued bytes drain, then "
      "the FIN is passed on"),
     ("opening", "blue", "the emulated handshake is under way: no byte may go yet"),

@@ -75,7 +75,7 @@ def _queue_fill(conn: ConnectionStats, direction: str) -> float:
 def _state(conn: ConnectionStats) -> str:
     """The most telling state of the two directions."""
     order = [
-        "blocked", "backpressured", "stalled", "flowing", "half-closed", "opening", "idle",
+        "blocked", "backpressured", "stalled", "held", "flowing", "half-closed", "opening", "idle",
         "closed",
     ]
     states = (conn.upstream.state, conn.downstream.state)
@@ -108,6 +108,8 @@ def cells(conn: ConnectionStats, bits: bool, route_width: int = ROUTE_MAX) -> di
     state_text = Text(state, style=fmt.STATE_STYLES.get(state, ""))
     if conn.limits_override:
         state_text.append(" *", style="bold cyan")
+    if conn.faults:  # which ones: the connection's view, or a filter by the fault's name
+        state_text.append(" !", style=fmt.STATE_STYLES["held"])
     return {
         "id": Text(str(conn.id), justify="right"),
         "client": conn.client,
@@ -125,7 +127,10 @@ def matches(conn: ConnectionStats, text: str) -> bool:
     if not text:
         return True
     needle = text.lower()
-    haystack = f"{conn.id} {conn.client} {conn.server} {conn.route} {_state(conn)}".lower()
+    haystack = (
+        f"{conn.id} {conn.client} {conn.server} {conn.route} {_state(conn)} "
+        f"{' '.join(conn.faults)}"
+    ).lower()
     return all(part in haystack for part in needle.split())
 
 
@@ -156,7 +161,7 @@ class ConnectionsTable(Vertical):
         self._columns = COLUMNS[:CORE]  # the columns shown; more once the width is known
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: address, route or state (esc clears)", compact=True)
+        yield Input(placeholder="filter: address, route, state or fault (esc clears)", compact=True)
         table: DataTable[str | Text] = DataTable(
             cursor_type="row", zebra_stripes=True, cell_padding=CELL_PADDING
         )

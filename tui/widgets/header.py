@@ -1,6 +1,6 @@
 """The top line: routes, profile (marked `3g*` once limits were changed by hand, with the
-changed ones) and scenario phase, the engine's control API (for `shaper limits`, curl and
-scripts), connection count, engine state."""
+changed ones) and scenario phase, the faults in force, the engine's control API (for
+`shaper limits`, curl and scripts), connection count, OFFLINE, engine state."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from shaper.model.snapshots import EngineStats
+from tui import format as fmt
 
 
 def route_text(route: Any) -> str:
@@ -59,6 +60,7 @@ class HeaderBar(Static):
         self.engine_state = "connecting"
         self.control_url: str | None = None
         self.bits = True
+        self.faults: list[dict[str, Any]] = []
         self._snapshot: EngineStats | None = None
         self._shown: Text | None = None
 
@@ -69,7 +71,13 @@ class HeaderBar(Static):
 
         changes = tuple(snap.profile_changes) if snap is not None and snap.profile else ()
 
-        def left_text(brand: bool, full_route: bool, listed: str, control: str) -> Text:
+        # The offline fault says so on the right (always visible); the others are listed.
+        offline = any(f.get("name") == fmt.OFFLINE for f in self.faults)
+        others = [f for f in self.faults if f.get("name") != fmt.OFFLINE]
+
+        def left_text(
+            brand: bool, full_route: bool, listed: str, control: str, faults: str
+        ) -> Text:
             left = Text()
             if brand:
                 left.append("shaper ", style="bold")
@@ -95,6 +103,13 @@ class HeaderBar(Static):
                 phase = scenario_text(snap.scenario)
                 if phase:
                     left.append(f" [{phase}]", style="italic")
+            if others and faults != "none":
+                style = fmt.STATE_STYLES["held"]
+                left.append("  faults ", style="dim")
+                if faults == "all":
+                    left.append(", ".join(fmt.fault_label(f) for f in others), style=style)
+                else:
+                    left.append(str(len(others)), style=style)
             if self.control_url and control != "none":
                 shown = self.control_url
                 if control == "address":
@@ -114,18 +129,23 @@ class HeaderBar(Static):
         }.get(self.engine_state, "")
         label = {"live": "● live", "frozen": " FROZEN ", "disconnected": " DISCONNECTED ",
                  "connecting": "connecting…"}.get(self.engine_state, self.engine_state)
+        if offline:
+            right.append("  ")
+            right.append(" OFFLINE ", style="bold reverse red")
         right.append("  ")
         right.append(label, style=state_style)
         right.append("  bit/s" if self.bits else "  B/s", style="dim")
         width = self.content_size.width or 78
         room = width - right.cell_len - 1
         # the longest form that fits: with the product name and the whole route first; then
-        # the control API shortened and left out; the list of changed limits goes last (for
-        # their count), the '*' stays
-        for form in ((True, True, "all", "url"), (False, True, "all", "url"),
-                     (False, False, "all", "url"), (False, False, "all", "address"),
-                     (False, False, "all", "none"), (False, False, "count", "none"),
-                     (False, False, "none", "none")):
+        # the control API shortened and left out; the faults' names then the list of changed
+        # limits go last (for their counts), the '*' stays
+        for form in ((True, True, "all", "url", "all"), (False, True, "all", "url", "all"),
+                     (False, False, "all", "url", "all"), (False, False, "all", "address", "all"),
+                     (False, False, "all", "none", "all"), (False, False, "all", "none", "count"),
+                     (False, False, "count", "none", "count"),
+                     (False, False, "none", "none", "count"),
+                     (False, False, "none", "none", "none")):
             left = left_text(*form)
             if left.cell_len <= room:
                 break
@@ -140,6 +160,9 @@ class HeaderBar(Static):
             tips = []
             if changes and snap is not None:
                 tips.append(f"profile {snap.profile} changed by hand: {', '.join(changes)}")
+            if self.faults:
+                tips.append("faults: " + "; ".join(
+                    f"{f.get('name')}: {fmt.fault_detail(f)}" for f in self.faults))
             if self.control_url:
                 tips.append(f"control API: {self.control_url} (shaper limits --control URL)")
             self.tooltip = "\n".join(tips) or None

@@ -173,6 +173,7 @@ class DirectionPanel(Vertical):
     DirectionPanel.-backpressured { border: round $warning; }
     DirectionPanel.-blocked { border: round $error; }
     DirectionPanel.-stalled { border: round magenta; }
+    DirectionPanel.-held { border: round darkorange; }
     DirectionPanel.-half-closed { border: round cyan; }
     DirectionPanel.-opening { border: round blue; }
     DirectionPanel.-idle { border: round $panel-lighten-2; }
