@@ -8,10 +8,12 @@ import asyncio
 import contextlib
 import hashlib
 import inspect
+import os
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -430,3 +432,37 @@ async def engine_env(
             if env.runner is not None:
                 await env.runner.cleanup()
             await engine.stop()
+
+
+# -- `shaper serve` as a child process -------------------------------------------------
+
+
+async def start_serve(*args: str) -> asyncio.subprocess.Process:
+    """`python -m shaper serve ARGS`, its output on pipes (unbuffered, read line by line)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shaper",
+        "serve",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+async def run_serve_to_exit(*args: str) -> tuple[int | None, str, str]:
+    """Run serve until it exits by itself (bad flags); its code, stdout and stderr."""
+    process = await start_serve(*args)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        await stop_process(process)
+    return process.returncode, out.decode(), err.decode()

@@ -6,10 +6,9 @@ import asyncio
 import json
 import re
 import signal
-import sys
 
 import pytest
-from helpers import HOST, Server, echo, engine_env
+from helpers import HOST, Server, echo, engine_env, run_serve_to_exit, start_serve
 
 from shaper.cli.main import main
 
@@ -25,34 +24,10 @@ async def run(*argv: str) -> int:
     return await asyncio.to_thread(exit_code, list(argv))
 
 
-async def serve_process(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shaper",
-        "serve",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def run_to_exit(*args: str) -> tuple[int | None, str, str]:
-    process = await serve_process(*args)
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return process.returncode, out.decode(), err.decode()
-
-
 @pytest.mark.timeout(60)
 async def test_serve_with_a_fault_and_a_seed_applies_it_and_says_so():
     async with Server(echo) as upstream:
-        process = await serve_process(
+        process = await start_serve(
             "--listen",
             f"{HOST}:0",
             "--upstream",
@@ -104,7 +79,7 @@ BAD = [
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("extra", "mentions"), BAD, ids=[" ".join(b[0]) for b in BAD])
 async def test_bad_fault_flags_exit_2_saying_what_is_accepted(extra, mentions):
-    code, out, err = await run_to_exit("--listen", "0", "--upstream", f"{HOST}:1", *extra)
+    code, out, err = await run_serve_to_exit("--listen", "0", "--upstream", f"{HOST}:1", *extra)
     assert code == 2, (out, err)
     assert "Traceback" not in err
     for word in mentions:

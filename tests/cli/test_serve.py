@@ -6,15 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
-from helpers import HOST, Server, echo, echo_roundtrip
+from helpers import (
+    HOST,
+    Server,
+    echo,
+    echo_roundtrip,
+    run_serve_to_exit,
+    start_serve,
+    stop_process,
+)
 
 LISTENING = re.compile(r"^listening on (\S+):(\d+) -> (\S+) \(route ([^)]+)\)$")
 NAMES: list[str] = []  # the route names serve printed, in order
@@ -52,37 +58,13 @@ DIRECTION_KEYS = {
 LIMIT_KEYS = {"rate", "burst", "latency", "jitter", "jitter_distribution", "buffer", "sockbuf"}
 
 
-def shaper_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-async def start_serve(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shaper",
-        "serve",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=shaper_env(),
-    )
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
-
-
 @contextlib.asynccontextmanager
 async def serving(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await start_serve(*args)
     try:
         yield process
     finally:
-        await stop(process)
+        await stop_process(process)
 
 
 async def listening_line(process: asyncio.subprocess.Process) -> tuple[str, int, str]:
@@ -170,19 +152,12 @@ BAD_FLAGS = [
 ]
 
 
-async def run_to_exit(*args: str) -> tuple[int, str, str]:
-    process = await start_serve(*args)
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        await stop(process)
-    return process.returncode, out.decode(), err.decode()
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("extra", "mentions"), BAD_FLAGS, ids=[f[0][0] for f in BAD_FLAGS])
 async def test_bad_limit_flags_exit_2_naming_the_flag(extra, mentions):
-    code, out, err = await run_to_exit("--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", *extra)
+    code, out, err = await run_serve_to_exit(
+        "--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", *extra
+    )
     assert code == 2, (code, out, err)
     assert "Traceback" not in err, err
     assert "listening on" not in out
@@ -205,7 +180,7 @@ BAD_ADDRESSES = [
     ("args", "mentions"), BAD_ADDRESSES, ids=[" ".join(a[0]) or "nothing" for a in BAD_ADDRESSES]
 )
 async def test_bad_addresses_exit_2_naming_the_flag(args, mentions):
-    code, out, err = await run_to_exit(*args)
+    code, out, err = await run_serve_to_exit(*args)
     assert code == 2, (code, out, err)
     assert "Traceback" not in err, err
     for word in mentions:
@@ -215,7 +190,7 @@ async def test_bad_addresses_exit_2_naming_the_flag(args, mentions):
 @pytest.mark.timeout(60)
 async def test_port_in_use_exits_2_without_traceback():
     async with Server(echo) as taken:
-        code, out, err = await run_to_exit(
+        code, out, err = await run_serve_to_exit(
             "--listen", f"{HOST}:{taken.port}", "--upstream", f"{HOST}:9"
         )
     assert code == 2, (code, out, err)
@@ -333,7 +308,7 @@ async def test_stats_jsonl_to_a_file(tmp_path):
 async def test_stats_jsonl_that_cannot_be_written_exits_2_with_the_reason(target, tmp_path):
     # It kept running, writing nothing and saying nothing.
     path = str(tmp_path) if target == "DIRECTORY" else target
-    code, out, err = await run_to_exit(
+    code, out, err = await run_serve_to_exit(
         "--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", "--stats-jsonl", path
     )
     assert code == 2, (code, out, err)
@@ -348,7 +323,7 @@ async def test_stats_jsonl_that_cannot_be_written_exits_2_with_the_reason(target
 
 @pytest.mark.timeout(60)
 async def test_profile_that_is_a_directory_says_so(tmp_path):
-    code, out, err = await run_to_exit(
+    code, out, err = await run_serve_to_exit(
         "--listen", f"{HOST}:0", "--upstream", f"{HOST}:9", "--profile", str(tmp_path)
     )
     assert code == 2, (code, out, err)

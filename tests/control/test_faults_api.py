@@ -155,5 +155,10 @@ async def test_removing_a_fault_under_traffic_loses_nothing_and_the_api_answers_
         await asyncio.wait_for(reading, 30)
         assert got == len(payload)
         assert echoed.hexdigest() == hashlib.sha256(payload).hexdigest()
-        assert max(timings) < 0.1, f"slowest call {max(timings) * 1000:.0f} ms"
+        # The failure this guards against is a call that hangs behind the fault (seconds, as
+        # Toxiproxy's did); calls take 2-10 ms here, and this shared machine can stall a
+        # single one for about 100 ms, so the bound on the slowest is loose.
+        timings.sort()
+        assert timings[len(timings) // 2] < 0.1, f"median call {timings[len(timings) // 2]:.3f} s"
+        assert timings[-1] < 1.0, f"slowest call {timings[-1]:.3f} s"
         await wait_until(lambda: not env.engine.fault_runner.faults, 1, "the fault gone")
