@@ -11,20 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shaper.model.errors import FieldError
+
 DIRECTION_FORMS = ("upstream", "downstream", "both")
 NAME_FORMS = "letters, digits and . _ - : (at most 64; e.g. reset-20pc)"
 TOXICITY_FORMS = "a probability from 0 to 1 (e.g. 0.2), or a percentage (e.g. 20%)"
 _NAME = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-class FaultError(ValueError):
+class FaultError(FieldError):
     """A fault that cannot be applied. `field` names the key (e.g. 'after', 'toxicity')."""
-
-    def __init__(self, field: str, value: object, accepted: str, message: str | None = None):
-        self.field = field
-        self.value = value
-        self.accepted = accepted
-        super().__init__(message or f"{field}: invalid value {value!r}: expected {accepted}")
 
 
 @dataclass(frozen=True)

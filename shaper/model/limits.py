@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shaper.model import units
+from shaper.model.errors import FieldError
 
 DIRECTIONS = ("upstream", "downstream")
 JITTER_DISTRIBUTIONS = ("uniform", "normal")
@@ -26,14 +27,8 @@ DEFAULT_BUFFER = 256 * 1024
 MAX_BUFFER = 1024**3
 
 
-class LimitError(ValueError):
+class LimitError(FieldError):
     """A limit that cannot be applied. `field` is the key path, e.g. 'downstream.rate'."""
-
-    def __init__(self, field: str, value: object, accepted: str, message: str | None = None):
-        self.field = field
-        self.value = value
-        self.accepted = accepted
-        super().__init__(message or f"{field}: invalid value {value!r}: expected {accepted}")
 
 
 @dataclass(frozen=True)

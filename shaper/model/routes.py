@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shaper.model.addresses import format_address, parse_address
+from shaper.model.errors import FieldError
 from shaper.model.limits import Limits
 
 NAME_MAX = 64
@@ -24,14 +25,8 @@ FIRST_ROUTE = "main"
 MAX_ROUTES = 256
 
 
-class RouteError(ValueError):
+class RouteError(FieldError):
     """A route value that cannot be taken (400 on the API, exit 2 on the command line)."""
-
-    def __init__(self, field: str, value: object, accepted: str, message: str | None = None):
-        self.field = field
-        self.value = value
-        self.accepted = accepted
-        super().__init__(message or f"{field}: invalid value {value!r}: expected {accepted}")
 
 
 class RouteConflict(ValueError):
