@@ -57,6 +57,7 @@ class ShaperApp(App[None]):
         self.connections: list[ConnectionStats] = []
         self.faults: list[dict[str, Any]] = []
         self.faults_interval = 1.0  # faults change rarely, and at once after a command here
+        self.routes: list[dict[str, Any]] = []  # polled with the faults, for the same reason
         self.frozen = False
         self.bits = True  # rates in bits, the unit every limit, flag and profile is written in
         self.selected = ("downstream", "rate")
@@ -116,6 +117,7 @@ class ShaperApp(App[None]):
             if self.status.get("limits"):
                 self._take_limits(self.status["limits"])
             self._take_faults(list(self.status.get("faults") or []))
+            await self.refresh_routes()
             self._set_engine_state("frozen" if self.frozen else "live")
             poller = asyncio.create_task(self._poll_connections())
             try:
@@ -137,6 +139,7 @@ class ShaperApp(App[None]):
             if loop.time() >= faults_due:  # faults are settings, not figures: even frozen
                 faults_due = loop.time() + self.faults_interval
                 await self.refresh_faults()
+                await self.refresh_routes()
             if not self.frozen:
                 try:
                     conns = await self.source.connections()
@@ -218,6 +221,24 @@ class ShaperApp(App[None]):
             if hasattr(screen, "show_faults"):
                 screen.show_faults(faults)
 
+    async def refresh_routes(self) -> None:
+        try:
+            routes = await self.source.routes()
+        except SourceError:
+            return
+        self._take_routes(routes)
+
+    def _take_routes(self, routes: list[dict[str, Any]]) -> None:
+        if routes == self.routes or not self._live():
+            return
+        self.routes = routes
+        header = self.dashboard.query_one(HeaderBar)
+        header.routes = list(routes)
+        header.show()
+        for screen in self._mounted_screens():
+            if hasattr(screen, "show_routes"):
+                screen.show_routes(routes)
+
     def _mounted_screens(self) -> list[Screen[Any]]:
         """The screens above the dashboard whose widgets exist.
 
@@ -292,6 +313,27 @@ class ShaperApp(App[None]):
     async def remove_fault(self, name: str) -> None:
         await self.source.remove_fault(name)
         await self.refresh_faults()
+
+    async def add_route(self, name: str | None, listen: str, upstream: str) -> dict[str, Any]:
+        """Add a route; raises SourceError with the engine's message if refused."""
+        added = await self.source.add_route(name, listen, upstream)
+        await self.refresh_routes()
+        return added
+
+    async def set_route_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
+        changed = await self.source.set_route_enabled(name, enabled)
+        await self.refresh_routes()
+        return changed
+
+    async def remove_route(self, name: str) -> None:
+        await self.source.remove_route(name)
+        await self.refresh_routes()
+
+    def action_routes(self) -> None:
+        from tui.screens.routes import RoutesScreen
+
+        if not isinstance(self.screen, RoutesScreen):
+            self.push_screen(RoutesScreen())
 
     def action_faults(self) -> None:
         from tui.screens.faults import FaultsScreen

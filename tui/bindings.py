@@ -21,6 +21,8 @@ APP_BINDINGS: list[BindingType] = [
             tooltip="profiles: pick one and apply it"),
     Binding("f", "faults", "faults", id="faults", show=False,
             tooltip="faults: those in force, add (TYPE[:key=value,...]), remove"),
+    Binding("R", "routes", "routes", id="routes", show=False,
+            tooltip="routes: add one ([NAME=]LISTEN=UPSTREAM), disable / enable, remove"),
     Binding("O", "toggle_offline", "offline", id="toggle_offline", show=False,
             tooltip="offline and back: every connection held (a timeout named offline)"),
     Binding("ctrl+s", "save_profile", "save profile", id="save_profile", show=False,

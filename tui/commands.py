@@ -16,6 +16,8 @@ ACTIONS = [
     ("Stall downstream (toggle)", "toggle_stall('downstream')",
      "release nothing server → client: the queue fills and the sender blocks"),
     ("Faults: list, add, remove", "faults", "the faults in force; add one as TYPE[:key=value]"),
+    ("Routes: list, add, disable, enable, remove", "routes",
+     "the engine's routes; add one as [NAME=]LISTEN=UPSTREAM"),
     ("Offline (toggle)", "toggle_offline",
      "hold every open and new connection (a timeout fault in both directions), and back"),
     ("Step selected limit up", "step(True)", "faster rate, more latency/jitter, bigger buffer"),

@@ -25,6 +25,12 @@ class SourceError(Exception):
         self.field = field
 
 
+def route_dict(state: Any) -> dict[str, Any]:
+    """A RouteState as the header and the routes screen read it: the API's form, with the
+    description /v1/status gives, so both reports look alike."""
+    return {**state.to_dict(), "description": state.description}
+
+
 class DataSource:
     """The interface the app uses. Subclasses implement every method."""
 
@@ -83,6 +89,21 @@ class DataSource:
         raise NotImplementedError
 
     async def remove_fault(self, name: str) -> None:
+        raise NotImplementedError
+
+    async def routes(self) -> list[dict[str, Any]]:
+        """The routes as the engine holds them ({name, listen, upstream, enabled,
+        connections_open, ...}): the bound address for a port 0 listener."""
+        raise NotImplementedError
+
+    async def add_route(self, name: str | None, listen: str, upstream: str) -> dict[str, Any]:
+        """Listen for a new route now (without a name the engine names it); the route."""
+        raise NotImplementedError
+
+    async def set_route_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def remove_route(self, name: str) -> None:
         raise NotImplementedError
 
 
@@ -166,6 +187,18 @@ class ControlSource(DataSource):
     async def remove_fault(self, name: str) -> None:
         await self._call(self.client.remove_fault(name))
 
+    async def routes(self) -> list[dict[str, Any]]:
+        return [route_dict(r) for r in await self._call(self.client.routes())]
+
+    async def add_route(self, name: str | None, listen: str, upstream: str) -> dict[str, Any]:
+        return route_dict(await self._call(self.client.add_route(listen, upstream, name=name)))
+
+    async def set_route_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
+        return route_dict(await self._call(self.client.set_route_enabled(name, enabled)))
+
+    async def remove_route(self, name: str) -> None:
+        await self._call(self.client.remove_route(name))
+
 
 class FixedSource(DataSource):
     """Fixed snapshots, for tests and layout screenshots.
@@ -182,6 +215,7 @@ class FixedSource(DataSource):
         status: dict[str, Any] | None = None,
         profiles: list[dict[str, Any]] | None = None,
         faults: list[dict[str, Any]] | None = None,
+        routes: list[dict[str, Any]] | None = None,
     ):
         self._pending: asyncio.Queue[EngineStats] | None = None
         self._initial = list(snapshots)
@@ -196,6 +230,11 @@ class FixedSource(DataSource):
         }
         self._profiles = profiles or []
         self._faults = list(faults or [])
+        # Without routes of its own it reports those of its status, so the header stays
+        # as `open` left it when the app polls the routes.
+        self._routes: list[Any] = (
+            [dict(r) for r in routes] if routes is not None else list(self.status["routes"])
+        )
         self.description = "fixed data"
         self.served = 0
         self.commands: list[tuple[str, Any]] = []
@@ -307,3 +346,42 @@ class FixedSource(DataSource):
         if not any(f["name"] == name for f in self._faults):
             raise SourceError(f"name: no fault named {name!r}", "name")
         self._faults = [f for f in self._faults if f["name"] != name]
+
+    async def routes(self) -> list[dict[str, Any]]:
+        return [dict(r) if isinstance(r, dict) else r for r in self._routes]
+
+    async def add_route(self, name: str | None, listen: str, upstream: str) -> dict[str, Any]:
+        """Addresses checked with the engine's own parser; nothing listens (fixed data)."""
+        self.commands.append(("add_route", (name, listen, upstream)))
+        from shaper.model.addresses import AddressError, format_address, parse_address
+
+        try:
+            bound = parse_address(listen, "127.0.0.1", "listen address")
+            target = parse_address(upstream, None, "upstream address")
+        except AddressError as exc:
+            raise SourceError(str(exc)) from None
+        name = name or f"route{len(self._routes) + 1}"
+        if any(isinstance(r, dict) and r["name"] == name for r in self._routes):
+            raise SourceError(f"name: a route named {name!r} exists", "name")
+        added = {"name": name, "listen": format_address(bound),
+                 "upstream": format_address(target), "enabled": True, "limits": None,
+                 "connections_open": 0}
+        added["description"] = f"{added['listen']} -> {added['upstream']}"
+        self._routes.append(added)
+        return dict(added)
+
+    def _route(self, name: str) -> dict[str, Any]:
+        for route in self._routes:
+            if isinstance(route, dict) and route["name"] == name:
+                return route
+        raise SourceError(f"no route named {name!r}", "name")
+
+    async def set_route_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
+        self.commands.append(("set_route_enabled", (name, enabled)))
+        route = self._route(name)
+        route["enabled"] = enabled
+        return dict(route)
+
+    async def remove_route(self, name: str) -> None:
+        self.commands.append(("remove_route", name))
+        self._routes.remove(self._route(name))

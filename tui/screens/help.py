@@ -47,6 +47,7 @@ def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     from tui.screens.connection import ConnectionScreen
     from tui.screens.dashboard import DashboardScreen
     from tui.screens.faults import FaultsScreen
+    from tui.screens.routes import RoutesScreen
 
     anywhere = {item.id for item in APP_BINDINGS if isinstance(item, Binding) and item.id}
     return [
@@ -63,6 +64,11 @@ def key_sections() -> list[tuple[str, list[tuple[str, str]]]]:
         ("Faults dialog", [
             ("enter", "add the fault typed as TYPE[:key=value,...] (as `--fault`)"),
             *key_rows(FaultsScreen.BINDINGS, skip={"close_faults"}),
+        ]),
+        ("Routes dialog", [
+            ("enter", "in the entry: add the route typed as [NAME=]LISTEN=UPSTREAM "
+             "(as `--route`); in the table: disable / enable the selected one"),
+            *key_rows(RoutesScreen.BINDINGS, skip={"close_routes"}),
         ]),
     ]
 
