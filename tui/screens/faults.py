@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from shaper.faults import FAULT_TYPES, FaultError, fault_to_dict, parse_fault_flag
 from tui import format as fmt
 from tui.screens.app_view import ShaperAppAccess
+from tui.screens.entry import EntryDialog
 from tui.source import SourceError
 
 EXAMPLE = "reset_peer:after=2s,toxicity=20%"
@@ -52,23 +53,38 @@ def types_table() -> Table:
     table.add_column()
     for kind in FAULT_TYPES.values():
         table.add_row(kind.type, kind.summary)
-        table.add_row("", Text(f"direction {' | '.join(kind.directions)} "
-                               f"(default {kind.default_direction})", style="dim"))
+        table.add_row(
+            "",
+            Text(
+                f"direction {' | '.join(kind.directions)} (default {kind.default_direction})",
+                style="dim",
+            ),
+        )
         for setting in kind.settings:
-            table.add_row("", Text.assemble(
-                (setting.name, "bold"), f" {setting.help} ",
-                (f"(default {setting.format(setting.default)})", "dim"),
-            ))
+            table.add_row(
+                "",
+                Text.assemble(
+                    (setting.name, "bold"),
+                    f" {setting.help} ",
+                    (f"(default {setting.format(setting.default)})", "dim"),
+                ),
+            )
     table.add_row("every type", "name, toxicity (0-1 or 20%, default 1), route (a route's name)")
     return table
 
 
-class FaultsScreen(ShaperAppAccess, ModalScreen[None]):
+class FaultsScreen(ShaperAppAccess, EntryDialog, ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "close", id="close_faults",
-                tooltip="close the faults dialog"),
-        Binding("delete", "remove", "remove", id="remove_fault",
-                tooltip="in the faults dialog's list: remove the selected fault"),
+        Binding(
+            "escape", "dismiss(None)", "close", id="close_faults", tooltip="close the faults dialog"
+        ),
+        Binding(
+            "delete",
+            "remove",
+            "remove",
+            id="remove_fault",
+            tooltip="in the faults dialog's list: remove the selected fault",
+        ),
     ]
     DEFAULT_CSS = """
     FaultsScreen { align: center middle; }
@@ -96,8 +112,11 @@ class FaultsScreen(ShaperAppAccess, ModalScreen[None]):
             box.border_title = "faults (esc closes)"
             yield Label("in force (del removes the selected one)", classes="head")
             yield OptionList(id="fault-list")
-            yield Input(placeholder=f"add: TYPE[:key=value,...], e.g. {EXAMPLE}",
-                        id="fault-entry", compact=True)
+            yield Input(
+                placeholder=f"add: TYPE[:key=value,...], e.g. {EXAMPLE}",
+                id="fault-entry",
+                compact=True,
+            )
             yield Static("enter adds; the same text as `shaper serve --fault`", id="message")
             with VerticalScroll(id="types"):
                 yield Static(types_table())
@@ -119,8 +138,9 @@ class FaultsScreen(ShaperAppAccess, ModalScreen[None]):
         selected = self.selected_name()
         options.clear_options()
         if not faults:
-            options.add_option(Option(Text("no faults in force", style="dim"), id=NONE_ID,
-                                      disabled=True))
+            options.add_option(
+                Option(Text("no faults in force", style="dim"), id=NONE_ID, disabled=True)
+            )
             return
         for fault in faults:
             label = Text(fmt.fault_label(fault), style="bold")
@@ -136,25 +156,8 @@ class FaultsScreen(ShaperAppAccess, ModalScreen[None]):
         option_id = options.get_option_at_index(options.highlighted).id
         return None if option_id in (None, NONE_ID) else option_id
 
-    def say(self, message: str, error: bool = False) -> None:
-        status = self.query_one("#message", Static)
-        status.update(f"✖ {message}" if error else message)
-        status.set_class(error, "-error")
-        self.query_one(Input).set_class(error, "-invalid")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        """Live check, so a typo shows before enter (the message waits for enter)."""
-        text = event.value.strip()
-        try:
-            if text:
-                fault_body(text)
-        except FaultError:
-            event.input.add_class("-invalid")
-        else:
-            event.input.remove_class("-invalid")
-
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
-        await self.action_add()
+    def check(self, text: str) -> None:
+        fault_body(text)
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "add":

@@ -20,6 +20,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from shaper.model.addresses import ADDRESS_FORMS, AddressError, parse_address
 from shaper.model.routes import RouteError, check_route_name
 from tui.screens.app_view import ShaperAppAccess
+from tui.screens.entry import EntryDialog
 from tui.source import SourceError
 
 ROUTE_FORMS = "[NAME=]LISTEN=UPSTREAM"
@@ -43,8 +44,9 @@ def parse_entry(text: str) -> tuple[str | None, str, str]:
         listen, upstream = parts[-2:]
         parse_address(listen, "127.0.0.1", "listen address")
         if parse_address(upstream, None, "upstream address")[1] == 0:
-            raise EntryError(f"upstream {upstream!r}: port 0 cannot be dialed; "
-                             "expected a port from 1 to 65535")
+            raise EntryError(
+                f"upstream {upstream!r}: port 0 cannot be dialed; expected a port from 1 to 65535"
+            )
     except AddressError as exc:
         raise EntryError(str(exc)) from None
     except RouteError as exc:
@@ -70,15 +72,25 @@ def row_key(route: Any, index: int) -> str:
     return str(route.get("name")) if isinstance(route, dict) else f"-{index}-"
 
 
-class RoutesScreen(ShaperAppAccess, ModalScreen[None]):
+class RoutesScreen(ShaperAppAccess, EntryDialog, ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "close", id="close_routes",
-                tooltip="close the routes dialog"),
-        Binding("delete", "remove", "remove", id="remove_route",
-                tooltip="in the routes dialog's table: remove the selected route"),
-        Binding("t", "toggle_route", "enable/disable", id="toggle_route",
-                tooltip="in the routes dialog's table: disable / enable the selected route "
-                        "(enter too)"),
+        Binding(
+            "escape", "dismiss(None)", "close", id="close_routes", tooltip="close the routes dialog"
+        ),
+        Binding(
+            "delete",
+            "remove",
+            "remove",
+            id="remove_route",
+            tooltip="in the routes dialog's table: remove the selected route",
+        ),
+        Binding(
+            "t",
+            "toggle_route",
+            "enable/disable",
+            id="toggle_route",
+            tooltip="in the routes dialog's table: disable / enable the selected route (enter too)",
+        ),
     ]
     DEFAULT_CSS = """
     RoutesScreen { align: center middle; }
@@ -105,10 +117,15 @@ class RoutesScreen(ShaperAppAccess, ModalScreen[None]):
             box.border_title = "routes (esc closes)"
             yield Label("routes (enter or t disables / enables, del removes)", classes="head")
             yield DataTable(id="route-table", cursor_type="row", zebra_stripes=True)
-            yield Input(placeholder=f"add: {ROUTE_FORMS}, e.g. {EXAMPLE} (0: any free port)",
-                        id="route-entry", compact=True)
-            yield Static(f"enter adds; the same text as `shaper serve --route`; "
-                         f"addresses: {ADDRESS_FORMS}", id="message")
+            yield Input(
+                placeholder=f"add: {ROUTE_FORMS}, e.g. {EXAMPLE} (0: any free port)",
+                id="route-entry",
+                compact=True,
+            )
+            yield Static(
+                f"enter adds; the same text as `shaper serve --route`; addresses: {ADDRESS_FORMS}",
+                id="message",
+            )
             with Horizontal():
                 yield Button("Add", variant="primary", id="add", compact=True)
                 yield Button("Disable/enable", id="toggle", compact=True)
@@ -150,25 +167,8 @@ class RoutesScreen(ShaperAppAccess, ModalScreen[None]):
                 return route
         return None
 
-    def say(self, message: str, error: bool = False) -> None:
-        status = self.query_one("#message", Static)
-        status.update(f"✖ {message}" if error else message)
-        status.set_class(error, "-error")
-        self.query_one(Input).set_class(error, "-invalid")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        """Live check, so a typo shows before enter (the message waits for enter)."""
-        text = event.value.strip()
-        try:
-            if text:
-                parse_entry(text)
-        except EntryError:
-            event.input.add_class("-invalid")
-        else:
-            event.input.remove_class("-invalid")
-
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
-        await self.action_add()
+    def check(self, text: str) -> None:
+        parse_entry(text)
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         await self.action_toggle_route()
