@@ -158,11 +158,3 @@ def parse_fault_flag(text: str) -> FaultSpec:
 def make_fault(spec: FaultSpec) -> Fault:
     return fault_kind(spec.type)(spec)
 
-
-def describe_types() -> str:
-    """A help text: each type, its directions and settings."""
-    lines = []
-    for kind in FAULT_TYPES.values():
-        settings = ", ".join(f"{s.name} ({s.format(s.default)})" for s in kind.settings) or "none"
-        lines.append(f"{kind.type}: {kind.summary}; settings: {settings}")
-    return "\n".join(lines)

@@ -155,7 +155,3 @@ class Fault:
         for key, value in settings.items():
             shown.setdefault(key, value)
         return shown
-
-
-def noop() -> None:
-    """An undo for a fault that left nothing behind."""

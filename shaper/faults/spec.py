@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from shaper.model.errors import FieldError
@@ -43,9 +43,6 @@ class FaultSpec:
 
     def applies_to_route(self, route: str) -> bool:
         return self.route is None or self.route == route
-
-    def with_changes(self, **changes: Any) -> FaultSpec:
-        return replace(self, **changes)
 
 
 def parse_name(raw: object, where: str = "name") -> str:
