@@ -317,12 +317,14 @@ class Pipe:
         """Hand released bytes to the sink (through the slicer, under the caps); return
         how many were handed over."""
         if not self._faulted:
-            sink = self.sink
-            written = 0
-            for chunk in chunks:
-                sink.write(chunk)
-                written += len(chunk)
-            return written
+            if len(chunks) == 1:
+                data: bytes | memoryview = chunks[0]
+            else:
+                # One write, one send(): at 1,000 connections a pump released two slices on
+                # average, and a send per slice was an eighth of the engine's time.
+                data = b"".join(chunks)
+            self.sink.write(data)
+            return len(data)
         left = min((n for n, _ in self.caps.values()), default=None)
         if left is not None:
             left -= self.flow.bytes_out - sum(len(c) for c in chunks)
@@ -358,6 +360,20 @@ class Pipe:
 
     def wire_changed(self) -> None:
         """The link put bytes on this flow's wire (called by its link runner)."""
+        flow = self.flow
+        head = flow.wire.head
+        if (
+            head is not None
+            and flow.window is not None
+            and self.next_link is None
+            and head.deliver > self._now() + TOLERANCE_US
+        ):
+            # Nothing is due yet, and leaving the link changed neither the window's room
+            # nor the line for the queue (the link offers freed room itself): only the
+            # wake-up for the delivery is new. A full pump here was a quarter of the
+            # pumps at 1,000 connections.
+            self._alarm.arm(head.deliver)
+            return
         self._pump()
 
     def room_offered(self) -> None:

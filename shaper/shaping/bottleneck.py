@@ -22,9 +22,12 @@ from shaper.shaping.link import LinkClock
 
 class Rider(Protocol):
     """What the link needs of a flow (shaping.flow.Flow): to be told when its chunk has
-    been serialized and is on its way."""
+    been serialized and is on its way, and how much it may send whatever the queue holds
+    (its window's room), which is what it is granted when room frees."""
 
     def departed(self, depart: float, chunk: Chunk[Any]) -> None: ...
+
+    def own_room(self) -> int: ...
 
 
 F = TypeVar("F", bound=Rider)
@@ -89,7 +92,14 @@ class Bottleneck(Generic[F]):
         self._sending: Chunk[F] | None = None  # the slice being serialized
         self._send_start = 0.0
         self._send_done = 0.0
-        self.waiting: deque[F] = deque()
+        # The flows waiting for queue room, in the order they started waiting, each with
+        # the room it has been granted (0: not yet). Room that frees is granted down the
+        # line, each flow what its window lets it send, so that many flows fill the queue
+        # at once: granting it to one flow at a time (one read per turn of the loop) left
+        # a 200 Mbit/s link shared by 1,000 connections 25 % idle.
+        self.waiting: dict[F, int] = {}
+        self._granted = 0  # room granted and not yet taken
+        self._line: deque[F] = deque()  # those not granted room yet, in order
         # Called when a waiting flow may now have room (the I/O layer resumes its reader).
         self.on_room: Callable[[F], None] | None = None
         self.flows = 0  # flows attached (for display: who shares the link)
@@ -103,9 +113,12 @@ class Bottleneck(Generic[F]):
 
     def room_for(self, flow: F) -> int:
         free = self.free
-        if free and self.waiting and self.waiting[0] is not flow:
-            return 0  # room that frees goes to the flow that has waited longest
-        return free
+        grant = self.waiting.get(flow)
+        if grant:
+            return min(grant, free)
+        if self._line:
+            return 0  # room that frees goes to the flows that have waited longest
+        return max(0, free - self._granted)
 
     def next_deadline(self) -> float | None:
         if self._sending is None or self.limits.stall:
@@ -123,22 +136,23 @@ class Bottleneck(Generic[F]):
         was not already waiting."""
         if flow in self.waiting:
             return False
-        self.waiting.append(flow)
+        self.waiting[flow] = 0
+        self._line.append(flow)
         return True
 
     def leave(self, flow: F) -> None:
         if flow in self.waiting:
-            self.waiting.remove(flow)
-            self._offer_room()
+            self._served(flow)
 
     def enqueue(self, now: float, chunk: Chunk[F]) -> list[F]:
         """Queue `chunk`; returns the flows whose wire got bytes meanwhile."""
         touched = self.advance(now)
         self._chunks.append(chunk)
         self.queued += chunk.size
-        if self.waiting and self.waiting[0] is chunk.flow:
-            self.waiting.popleft()  # served; it waits again (at the back) if it wants more
-            self._offer_room()
+        if chunk.flow in self.waiting:
+            # Served (what it did not take goes on down the line); it waits again, at the
+            # back, if it wants more.
+            self._served(chunk.flow)
         if self._sending is None and not self.limits.stall:
             self._start_next(self.clock.start_time(now), now)
             # On an unlimited (or burst-credited) link the slice is done at once: send it
@@ -188,9 +202,33 @@ class Bottleneck(Generic[F]):
 
     # -- internals -------------------------------------------------------------------
 
+    def _served(self, flow: F) -> None:
+        grant = self.waiting.pop(flow)
+        if grant:
+            self._granted -= grant
+        else:
+            self._line.remove(flow)  # rare: a flow leaves (closes) before its turn
+        self._offer_room()
+
     def _offer_room(self) -> None:
-        if self.waiting and self.free and self.on_room is not None:
-            self.on_room(self.waiting[0])
+        """Grant the room that is free to the flows in line, first come first served, and
+        tell each (after granting, since a flow told may step aside and pass its grant
+        on)."""
+        left = self.free - self._granted
+        if left <= 0 or not self.waiting or self.on_room is None:
+            return
+        told = []
+        line = self._line
+        while left > 0 and line:
+            flow = line.popleft()
+            grant = min(left, max(1, flow.own_room()))
+            self.waiting[flow] = grant
+            self._granted += grant
+            left -= grant
+            told.append(flow)
+        for flow in told:
+            if self.waiting.get(flow):  # not gone meanwhile
+                self.on_room(flow)
 
     def _start_next(self, start: float, ready: float) -> None:
         """Put the next slice on the link. `ready`: when its bytes were there to send;

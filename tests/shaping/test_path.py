@@ -407,3 +407,39 @@ def test_property_rate_bound_held_and_delivery_after_latency(rate, size, latency
     assert last_time >= latency + serialization - 1e-6
     # And the link is not slower than its rate by more than one slice.
     assert last_time <= latency + serialization + slice_size(rate) * 8 * S / rate + 1
+
+
+def test_room_that_frees_is_granted_down_the_line_to_many_flows_at_once():
+    """Each flow in line is granted what it may send (here its own bound of one slice),
+    until the freed room is used up: flows refill the queue together, not one read at a
+    time."""
+    link_limits = dataclasses.replace(PACED, rate=8_000_000, buffer=MIN_SLICE * 4)
+    path = Path(link_limits, flows=1)
+    filler = path.flow
+    filler.feed(0, bytes(MIN_SLICE * 4))  # the shared queue is full
+    small = dataclasses.replace(link_limits, buffer=MIN_SLICE)
+    line = [Flow(path.link, small) for _ in range(5)]
+    assert all(flow.room() == 0 and flow.want() for flow in line)
+    path.link.set_limits(0, dataclasses.replace(link_limits, buffer=MIN_SLICE * 7))
+    # Three slices of room: the first three in line get one each, at once.
+    assert path.offered == line[:3]
+    assert [flow.room() for flow in line] == [MIN_SLICE] * 3 + [0, 0]
+    line[1].feed(0, bytes(MIN_SLICE))  # served: the line moves on only as room frees
+    assert path.offered == line[:3]
+    line[0].detach()  # leaving passes its grant on to the next in line
+    assert path.offered == line[:4] and line[3].room() == MIN_SLICE
+
+
+def test_two_flows_in_line_are_both_granted_when_enough_room_frees():
+    limits = dataclasses.replace(PACED, rate=8_000_000, buffer=MIN_SLICE * 4)
+    path = Path(limits, flows=3)
+    a, b, c = path.flows
+    a.feed(0, bytes(MIN_SLICE * 4))
+    assert b.want() and c.want()
+    path.link.set_limits(0, dataclasses.replace(limits, buffer=MIN_SLICE * 8))
+    # Four slices of room freed; b and c may each send their bound of 4 slices less what
+    # they hold (nothing): b takes four, and c, next in line, is told once b is served.
+    assert path.offered == [b]
+    assert b.room() == MIN_SLICE * 4 and c.room() == 0
+    b.feed(0, bytes(MIN_SLICE))
+    assert path.offered[-1] is c and c.room() == MIN_SLICE * 3
