@@ -39,7 +39,7 @@ class ShaperApp(App[None]):
     def __init__(
         self,
         source: DataSource,
-        interval: float = 0.1,
+        interval: float = fmt.SNAPSHOT_INTERVAL,
         connections_interval: float = 0.5,
         handle_signals: bool = False,
         **kwargs: Any,

@@ -26,7 +26,7 @@ from tui.widgets.path import LinkView, PathInfo, link_view
 
 ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}
 ARROWS = {"upstream": "▲", "downstream": "▼"}
-HISTORY = 600  # one minute at 10 Hz
+HISTORY = round(60 / fmt.SNAPSHOT_INTERVAL)  # one minute of snapshots
 
 
 def empty_direction(direction: str) -> DirectionStats:
@@ -254,7 +254,7 @@ class DirectionPanel(Vertical):
         label = self.query_one(".rate-value", Label)
         if rates != self._rates:
             self._rates = rates
-            label.update(rates, layout=False)  # fixed width: no layout pass at 10 Hz
+            label.update(rates, layout=False)  # fixed width: no layout pass per snapshot
         source, sink = ENDS[self.direction]
         state = s.state
         if state != self._state:
