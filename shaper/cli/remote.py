@@ -131,6 +131,10 @@ def format_limits(
                 text += " *"
             cells.append(f"{text:<14}")
         lines.append(f"  {key:<{width}}  {''.join(cells)}".rstrip())
+        if key == "rate" and any("trace_rate" in data[d] for d in DIRECTIONS):
+            # A trace's mean rate, under the trace:NAME it comes from.
+            means = [f"{'~' + data[d].get('trace_rate', '-') + ' mean':<14}" for d in DIRECTIONS]
+            lines.append(f"  {'':<{width}}  {''.join(means)}".rstrip())
     if changed:
         lines.append("  (* changed now)")
     return "\n".join(lines)
