@@ -27,7 +27,12 @@ DEFAULT_CONTROL_PORT = 8475
 
 # (key in DirectionLimits, flag stem, help)
 LIMIT_FLAGS = (
-    ("rate", "rate", "link rate, e.g. 2Mbit, 500KiB/s; 0/off = unlimited"),
+    (
+        "rate",
+        "rate",
+        "link rate, e.g. 2Mbit, 500KiB/s; 0/off = unlimited; or trace:NAME or trace:PATH "
+        "(a Mahimahi capacity trace)",
+    ),
     ("burst", "burst", "bytes the link may send at once after idling, e.g. 16KiB"),
     ("latency", "latency", "one-way delay, e.g. 40ms"),
     ("jitter", "jitter", "delay variation, e.g. 5ms (never reorders)"),
