@@ -108,7 +108,8 @@ def run_case(
 def _first_error_line(text: str) -> str:
     """The engine's own complaint (its last stderr line, e.g. an unknown flag), short."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else text)[:300]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors[-1] if errors else lines[-1] if lines else text)[:300]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
