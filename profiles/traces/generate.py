@@ -10,11 +10,12 @@ How each one is made:
 - cellular-drive-down / cellular-drive-up (60 s): a car on a cellular network. The
   capacity drifts as a random walk on a log scale (a new step every 250 ms, pulled back
   towards the mean), around 7 Mbit/s down and 2 Mbit/s up, kept within 0.5-25 Mbit/s
-  down (0.15-6 up); with the fades the means are 6.0 and 1.9 Mbit/s. Into it go fades: five seconds-long ones (a cutting, an overpass,
+  down (0.15-6 up). Into it go fades: five seconds-long ones (a cutting, an overpass,
   the edge of a cell; capacity falls to 3-15 % for 1-4 s) and two handovers (nothing at
   all for 150-400 ms). Both directions share the fades (the same radio), not the drift.
-  Within a millisecond, packets come as a cell scheduler grants them: a Poisson number
-  of packets at the millisecond's capacity.
+  With the fades the means are 6.0 and 1.9 Mbit/s. Within a millisecond, packets come
+  as a cell scheduler grants them: a Poisson number of packets at the millisecond's
+  capacity.
 - wifi-congested (30 s, the same file for both directions suits a half-duplex medium):
   a busy Wi-Fi channel shared with other stations. The medium is ours in bursts of
   1-5 ms (aggregated frames: 2-5 packets per millisecond) separated by waits of 6-60 ms

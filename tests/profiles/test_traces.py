@@ -12,7 +12,7 @@ from profile_samples import REPO, write
 
 from shaper.model.limits import DirectionLimits, LimitError, Limits
 from shaper.model.traces import PACKET_BYTES
-from shaper.profiles import load_profile, user_profiles_dir
+from shaper.profiles import dump_profile, load_profile, parse_profile, user_profiles_dir
 from shaper.profiles import traces as trace_files
 
 
@@ -130,3 +130,22 @@ def test_the_shipped_traces_are_what_the_generator_writes(tmp_path):
     for name in names:
         assert (tmp_path / name).read_bytes() == (REPO / "profiles" / "traces" / name).read_bytes()
     assert set(trace_files.available_names()) >= {n.removesuffix(".trace") for n in names}
+
+
+def test_a_scenario_phase_may_switch_to_a_trace_and_back():
+    text = (
+        'name = "drive-then-office"\n'
+        '[downstream]\nrate = "10Mbit"\nlatency = "20ms"\n'
+        "[scenario]\nrepeat = true\n"
+        '[[scenario.phases]]\nname = "office"\nduration = "5s"\n'
+        '[[scenario.phases]]\nname = "drive"\nduration = "5s"\n'
+        'downstream = { rate = "trace:cellular-drive-down" }\n'
+    )
+    profile = parse_profile(text, file="drive.toml")
+    assert profile.scenario is not None
+    office, drive = (p.limits.downstream for p in profile.scenario.phases)
+    assert office.trace is None and office.rate == 10_000_000
+    assert drive.trace is not None and drive.trace.name == "cellular-drive-down"
+    assert drive.latency == 20_000  # the phase changes only the rate
+    again = parse_profile(dump_profile(profile), file="again.toml")
+    assert again.scenario == profile.scenario
