@@ -70,3 +70,27 @@ async def test_a_bad_trace_flag_exits_2_naming_the_flag(tmp_path, content, menti
     assert "Traceback" not in err, err
     for word in mentions:
         assert word in err, f"{word!r} not in stderr: {err}"
+
+
+async def test_the_metrics_give_a_trace_s_mean_rate(env: EngineEnv, tmp_path):
+    file = tmp_path / "half.trace"
+    file.write_text("2\n4\n6\n8\n10\n")  # a packet every 2 ms: 6 Mbit/s
+    status, _ = await env.request(
+        "PATCH", "/v1/limits", json={"downstream": {"rate": f"trace:{file}"}}
+    )
+    assert status == 200
+    status, text = await env.request("GET", "/metrics")
+    assert status == 200
+    lines = [line for line in text.splitlines() if line.startswith("shaper_limit_rate_bits")]
+    assert 'shaper_limit_rate_bits_per_second{direction="downstream"} 6000000' in lines, lines
+
+
+def test_the_display_shows_a_trace_s_mean_rate_as_such():
+    from shaper.model.limits import DirectionLimits
+    from shaper.model.traces import Trace
+    from tui import format as fmt
+
+    limits = DirectionLimits(rate=6_000_000, trace=Trace("x", mean_rate=6_000_000))
+    assert fmt.trace_rate(limits, bits=True) == "~6.0 Mbit/s (trace)"
+    assert "~6.0 Mbit/s (trace)" in fmt.limits_summary(limits, bits=True).plain
+    assert fmt.trace_rate(DirectionLimits(rate=6_000_000), bits=True) == "6.0 Mbit/s"
