@@ -94,3 +94,13 @@ def test_the_display_shows_a_trace_s_mean_rate_as_such():
     assert fmt.trace_rate(limits, bits=True) == "~6.0 Mbit/s (trace)"
     assert "~6.0 Mbit/s (trace)" in fmt.limits_summary(limits, bits=True).plain
     assert fmt.trace_rate(DirectionLimits(rate=6_000_000), bits=True) == "6.0 Mbit/s"
+
+
+def test_shaper_limits_prints_a_trace_and_its_mean_under_it():
+    from shaper.cli.remote import format_limits
+
+    limits = Limits().patched({"downstream": {"rate": "trace:cellular-drive-down"}})
+    lines = format_limits(limits).splitlines()
+    rate = next(i for i, line in enumerate(lines) if line.split()[:1] == ["rate"])
+    assert lines[rate].split() == ["rate", "off", "trace:cellular-drive-down"]
+    assert lines[rate + 1].split() == ["~5.994Mbit", "mean"]
