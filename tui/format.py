@@ -101,6 +101,14 @@ def limit_rate(bits_per_second: int, bits: bool) -> str:
     return units.human_rate(bits_per_second / 8, bits=bits)
 
 
+def trace_rate(limits: DirectionLimits, bits: bool) -> str:
+    """The rate limit as shown: a number, or a trace's mean rate marked as such."""
+    if limits.trace is None:
+        return limit_rate(limits.rate, bits)
+    mean = limit_rate(limits.rate, bits) if limits.rate else "?"
+    return f"~{mean} (trace)"
+
+
 def fill_style(fraction: float | None) -> str:
     if fraction is None:
         return "dim"
@@ -208,7 +216,7 @@ def limits_summary(
     `link=False`: leave the link out (one connection's: its sender line says which)."""
     text = Text()
     parts = [
-        ("rate", limit_rate(limits.rate, bits)),
+        ("rate", trace_rate(limits, bits)),
         ("latency", units.format_duration(limits.latency)),
         ("jitter", "±" + units.format_duration(limits.jitter)),
         ("buffer", units.format_size(limits.buffer)),

@@ -2,8 +2,10 @@
 IP packet through a `Link` per direction (queue, rate clock, delay) to the other device.
 
 Run as `python -m bench.fidelity.forwarder ...` (root). It prints one JSON line when the
-devices are up, then answers line commands on stdin: `stats` (one JSON line), `reset`
-(zero the counters), `quit`. EOF on stdin also ends it. `Forwarder` is the bench's side.
+devices are up, then answers line commands on stdin: `stats` (one JSON line), `reset
+[SEED]` (zero the counters; with a seed, also reseed the loss model and start the traces
+again from their first line: a new run), `quit`. EOF on stdin also ends it. `Forwarder`
+is the bench's side.
 
 Timing: one select() whose timeout is the next delivery deadline (absolute, recomputed
 every turn; select takes microseconds, where poll/epoll would round to milliseconds).
@@ -51,19 +53,31 @@ def _drain(fd: int, link: Link) -> None:
         link.arrive(time.monotonic(), packet)
 
 
+def _direction_seed(seed: int, direction: str) -> int:
+    """Each direction its own random stream, both fixed by the run's seed."""
+    return seed * 2 + (1 if direction == "down" else 0)
+
+
 def _pct(values: list[float], q: float) -> float:
     return common.percentile(values, q) * 1000 if values else 0.0
 
 
 class Loop:
-    def __init__(self, client_fd: int, server_fd: int, up: Shape, down: Shape):
+    def __init__(self, client_fd: int, server_fd: int, up: Shape, down: Shape, seed: int = 0):
         self.fds = {"up": (client_fd, server_fd), "down": (server_fd, client_fd)}
-        self.links = {"up": Link(up), "down": Link(down)}
+        now = time.monotonic()
+        self.links = {
+            "up": Link(up, seed=_direction_seed(seed, "up"), start=now),
+            "down": Link(down, seed=_direction_seed(seed, "down"), start=now),
+        }
         self.late: dict[str, list[float]] = {"up": [], "down": []}
         self.write_errors = {"up": 0, "down": 0}
 
-    def reset(self) -> None:
+    def reset(self, seed: int | None = None) -> None:
+        now = time.monotonic()
         for name, link in self.links.items():
+            if seed is not None:
+                link.restart(_direction_seed(seed, name), now)
             link.counters = type(link.counters)()
             self.late[name].clear()
             self.write_errors[name] = 0
@@ -130,9 +144,10 @@ class Loop:
                     command = line.strip().decode()
                     if command == "quit":
                         return
-                    if command == "reset":
-                        self.reset()
-                    reply = self.stats() if command in ("stats", "reset") else {"error": command}
+                    word, _, arg = command.partition(" ")
+                    if word == "reset":
+                        self.reset(int(arg) if arg.strip() else None)
+                    reply = self.stats() if word in ("stats", "reset") else {"error": command}
                     sys.stdout.write(json.dumps(reply) + "\n")
                     sys.stdout.flush()
 
@@ -146,17 +161,23 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--{d}-rate", type=int, required=True, help="bits/s")
         p.add_argument(f"--{d}-delay", type=float, required=True, help="seconds, one way")
         p.add_argument(f"--{d}-queue", type=int, required=True, help="bytes")
+        p.add_argument(f"--{d}-loss", type=float, default=0.0, help="probability per packet")
+        p.add_argument(f"--{d}-loss-burst", type=float, default=1.0, help="mean lost run")
+        p.add_argument(f"--{d}-trace", default=None, help="a Mahimahi trace (replaces the rate)")
+    p.add_argument("--seed", type=int, default=0, help="of the loss model (reset SEED resets)")
     a = p.parse_args(argv)
     # select() sleeps are stretched by the timer slack (50 us by default); 1 ns keeps the
     # wake-up near the deadline at no CPU cost.
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     libc.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
-    up = Shape(a.up_rate, a.up_delay, a.up_queue)
-    down = Shape(a.down_rate, a.down_delay, a.down_queue)
+    up = Shape(a.up_rate, a.up_delay, a.up_queue, a.up_loss, a.up_loss_burst, a.up_trace)
+    down = Shape(
+        a.down_rate, a.down_delay, a.down_queue, a.down_loss, a.down_loss_burst, a.down_trace
+    )
     client_dev, server_dev = f"{a.tag}c", f"{a.tag}s"
     client_fd = open_tun(a.client_ns, client_dev, CLIENT_ADDR, SERVER_ADDR)
     server_fd = open_tun(a.server_ns, server_dev, SERVER_ADDR, CLIENT_ADDR)
-    loop = Loop(client_fd, server_fd, up, down)
+    loop = Loop(client_fd, server_fd, up, down, a.seed)
     ready = {"client_dev": client_dev, "server_dev": server_dev, "pid": os.getpid()}
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
@@ -190,8 +211,8 @@ class Forwarder:
     def stats(self) -> dict:
         return self.command("stats")
 
-    def reset(self) -> dict:
-        return self.command("reset")
+    def reset(self, seed: int | None = None) -> dict:
+        return self.command("reset" if seed is None else f"reset {seed}")
 
     def wait_idle(self, timeout: float = 15.0) -> dict:
         """Until nothing is queued or on the wire in either direction."""
@@ -213,6 +234,11 @@ def forwarder(client_ns: str, server_ns: str, up: Shape, down: Shape):
     for name, shape in (("up", up), ("down", down)):
         argv += [f"--{name}-rate", str(shape.rate_bps), f"--{name}-delay", repr(shape.delay_s)]
         argv += [f"--{name}-queue", str(shape.queue_bytes)]
+        if shape.loss:
+            argv += [f"--{name}-loss", repr(shape.loss), f"--{name}-loss-burst"]
+            argv += [repr(shape.loss_burst)]
+        if shape.trace:
+            argv += [f"--{name}-trace", shape.trace]
     proc = common.spawn(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -15,18 +15,22 @@ SETTLE_S = 0.2  # after the path drains: the last FIN/ACKs are through, timers q
 
 def _path_counters(st: dict) -> dict:
     return {
-        d: {k: st[d][k] for k in ("dropped", "delivered", "max_queued_bytes", "late_ms_p99")}
+        d: {
+            k: st[d][k] for k in ("dropped", "lost", "delivered", "max_queued_bytes", "late_ms_p99")
+        }
         for d in ("up", "down")
     }
 
 
-def run(case: Case, fw: Forwarder, pair: netns.Pair) -> dict:
+def run(case: Case, fw: Forwarder, pair: netns.Pair, seed: int | None = None) -> dict:
     """One run on an idle path; drops and the deepest queue are counted for this run only
-    (until the path is idle again, so the teardown of the run's connections is in)."""
+    (until the path is idle again, so the teardown of the run's connections is in).
+    `seed`: the loss model's for this run; the traces also start again from their first
+    line, as they do in a fresh engine on the shaper side."""
     fw.wait_idle()
     time.sleep(SETTLE_S)
     fw.wait_idle()
-    fw.reset()
+    fw.reset(seed)
 
     def probe() -> dict:
         st = fw.stats()

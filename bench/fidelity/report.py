@@ -21,7 +21,12 @@ def ms(seconds: float) -> str:
 def _drops(runs: list[dict]) -> str:
     down = [r["path"]["down"]["dropped"] for r in runs]
     up = [r["path"]["up"]["dropped"] for r in runs]
-    return f"{median(down):g} / {median(up):g}"
+    text = f"{median(down):g} / {median(up):g}"
+    lost_down = [r["path"]["down"].get("lost", 0) for r in runs]
+    lost_up = [r["path"]["up"].get("lost", 0) for r in runs]
+    if any(lost_down) or any(lost_up):
+        text += f"; lost {median(lost_down):g} / {median(lost_up):g}"
+    return text
 
 
 def table(results: dict) -> str:
@@ -52,14 +57,22 @@ def table(results: dict) -> str:
         "default here; all on loopback, where the emulated path is shaper's).",
         "",
         "| case | path (down/up) | ref TTFB | ref total | shaper TTFB | shaper total "
-        "| TTFB ratio | total ratio | ref drops down / up |",
+        "| TTFB ratio | total ratio | ref queue drops down / up (; lost to the loss model) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in results["cases"]:
         if "error" in c:
             lines.append(f"| {c['name']} | {c['path']} | error: {c['error']} ||||||")
             continue
-        ref, sh = c["reference"], c["shaper"]
+        ref = c["reference"]
+        if "shaper_error" in c:
+            lines.append(
+                f"| {c['name']} | {c['path']} | {ms(ref['ttfb'])} | {ms(ref['total'])} "
+                f"| shaper side unavailable: {c['shaper_error']} |||| "
+                f"{_drops(c['reference_runs'])} |"
+            )
+            continue
+        sh = c["shaper"]
         lines.append(
             f"| {c['name']} | {c['path']} | {ms(ref['ttfb'])} | {ms(ref['total'])} "
             f"| {ms(sh['ttfb'])} | {ms(sh['total'])} | {c['ratio_ttfb']:.2f}× "
@@ -70,7 +83,7 @@ def table(results: dict) -> str:
         if "error" in c:
             continue
         ref = ", ".join(ms(r["total"]) for r in c["reference_runs"])
-        sh = ", ".join(ms(r["total"]) for r in c["shaper_runs"])
+        sh = ", ".join(ms(r["total"]) for r in c["shaper_runs"]) or "-"
         extra = ""
         queued = [
             r["queued_at_start"]["down_bytes"]
@@ -95,6 +108,12 @@ def table(results: dict) -> str:
         "- The reference serializes a whole packet before its delay starts (store and "
         "forward), so its TTFB includes one full packet's time at the down rate "
         "(7.5 ms at 1.6 Mbit/s).",
+        "- Loss (the loss cases): each packet is lost on arrival with the given probability, "
+        "independently, or in runs of the given mean length (Gilbert's two states) at the "
+        "same average; per direction, seeded: run i uses seed i on both sides, and the two "
+        "sides draw different random streams, so a lossy case is read on its median. "
+        "Traces: the link delivers at the trace's opportunities (1500 bytes each, looping, "
+        "as mm-link), restarted from the first line at every run.",
         "- bulk + small: the queue is what the bulk download's CUBIC has built when the "
         "timed GET starts (the figure above), not the full 2 MiB: HyStart leaves slow start "
         "early on this 20 ms path and congestion avoidance then adds only ~50 KB/s.",

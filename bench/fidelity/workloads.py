@@ -48,7 +48,9 @@ def _transfers(out: str, size: int) -> list[dict]:
 
 def get(prefix: list[str], base: str, w: Workload) -> dict:
     argv = [*prefix, *BASE, "-o", "/dev/null", "-w", WRITE_OUT, f"{base}/{w.size}"]
-    (t,) = _transfers(_run(argv), w.size)
+    if w.max_time_s != 60:
+        argv[argv.index("--max-time") + 1] = f"{w.max_time_s:g}"
+    (t,) = _transfers(_run(argv, timeout=w.max_time_s + 10), w.size)
     return {"connect": t["connect"], "ttfb": t["ttfb"], "total": t["total"], "cc": t["cc"]}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from shaper.control.endpoint import CONTROL_ENV, TOKEN_ENV
 from shaper.faults import FAULT_TYPES, FaultError, parse_fault_flag
+from shaper.model import traces
 from shaper.model.addresses import AddressError, parse_address
 from shaper.model.limits import DIRECTIONS, DirectionLimits, LimitError, Limits
 from shaper.model.routes import (
@@ -26,7 +27,12 @@ DEFAULT_CONTROL_PORT = 8475
 
 # (key in DirectionLimits, flag stem, help)
 LIMIT_FLAGS = (
-    ("rate", "rate", "link rate, e.g. 2Mbit, 500KiB/s; 0/off = unlimited"),
+    (
+        "rate",
+        "rate",
+        "link rate, e.g. 2Mbit, 500KiB/s; 0/off = unlimited; or trace:NAME or trace:PATH "
+        "(a Mahimahi capacity trace)",
+    ),
     ("burst", "burst", "bytes the link may send at once after idling, e.g. 16KiB"),
     ("latency", "latency", "one-way delay, e.g. 40ms"),
     ("jitter", "jitter", "delay variation, e.g. 5ms (never reorders)"),
@@ -84,7 +90,13 @@ def limit_changes_from_args(
 ) -> dict[str, dict[str, Any]]:
     """The limit flags given, as a partial limits dict. Bad values exit 2 naming the flag."""
     changes: dict[str, dict[str, Any]] = {d: {} for d in DIRECTIONS}
-    for flag, direction, key, _, value in _given_limits(args):
+    given = _given_limits(args)
+    if any(traces.is_trace(value) for *_, value in given):
+        # Reading a trace file is the profiles layer's job; loaded only when one is named.
+        from shaper.profiles import traces as trace_files
+
+        trace_files.use_profiles_dir(getattr(args, "profiles_dir", None))
+    for flag, direction, key, _, value in given:
         try:
             DirectionLimits().patched({key: value})
         except LimitError as exc:
@@ -404,7 +416,9 @@ def engine_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     profile = None
     if args.profile:
         from shaper.profiles import ProfileError, load_profile
+        from shaper.profiles import traces as trace_files
 
+        trace_files.use_profiles_dir(args.profiles_dir)  # a profile's trace:NAME looks there too
         try:
             profile = load_profile(args.profile, args.profiles_dir)
         except ProfileError as exc:

@@ -193,11 +193,16 @@ def _show_value(value: Any) -> str:
 def _limits_table(limits: Limits) -> list[str]:
     data = limits.to_dict()
     width = max(len(k) for k in LIMIT_KEYS)
-    rows = [f"  {''.ljust(width)}  {'upstream':<12}  downstream"]
+    column = max(12, *(len(_show_value(v)) for v in data["upstream"].values()))
+    rows = [f"  {''.ljust(width)}  {'upstream':<{column}}  downstream"]
     for key in LIMIT_KEYS:
         up = _show_value(data["upstream"][key])
         down = _show_value(data["downstream"][key])
-        rows.append(f"  {key.ljust(width)}  {up:<12}  {down}")
+        rows.append(f"  {key.ljust(width)}  {up:<{column}}  {down}")
+        if key == "rate" and any("trace_rate" in data[d] for d in DIRECTIONS):
+            # A trace's mean rate, under the trace:NAME it comes from.
+            up, down = (f"~{data[d].get('trace_rate', '-')} mean" for d in DIRECTIONS)
+            rows.append(f"  {''.ljust(width)}  {up:<{column}}  {down}")
     return rows
 
 

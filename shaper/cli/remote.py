@@ -120,7 +120,9 @@ def format_limits(
     changed = changed or {}
     data = limits.to_dict()
     width = max(len(k) for k in LIMIT_KEYS)
-    lines = [title, f"  {'':<{width}}  {'upstream':<14}downstream"]
+    # Wide enough for a trace:NAME upstream (plus its mark), 14 otherwise.
+    column = max(14, len(data["upstream"]["rate"]) + 3)
+    lines = [title, f"  {'':<{width}}  {'upstream':<{column}}downstream"]
     for key in LIMIT_KEYS:
         cells = []
         for direction in DIRECTIONS:
@@ -129,8 +131,15 @@ def format_limits(
             text = ("true" if value else "false") if isinstance(value, bool) else str(value)
             if key in changed.get(direction, {}):
                 text += " *"
-            cells.append(f"{text:<14}")
+            cells.append(f"{text:<{column}}")
         lines.append(f"  {key:<{width}}  {''.join(cells)}".rstrip())
+        if key == "rate" and any("trace_rate" in data[d] for d in DIRECTIONS):
+            # A trace's mean rate, under the trace:NAME it comes from.
+            means = []
+            for d in DIRECTIONS:
+                mean = f"~{data[d]['trace_rate']} mean" if "trace_rate" in data[d] else ""
+                means.append(f"{mean:<{column}}")
+            lines.append(f"  {'':<{width}}  {''.join(means)}".rstrip())
     if changed:
         lines.append("  (* changed now)")
     return "\n".join(lines)

@@ -267,7 +267,9 @@ class MetricsCollector:
 
         labels = {"direction": direction}
         try:
-            rate = units.parse_rate(limits["rate"]) if "rate" in limits else None
+            # A trace's rate is trace:NAME; its mean rate is reported beside it.
+            shown = limits.get("trace_rate", limits.get("rate"))
+            rate = units.parse_rate(shown) if shown is not None else None
             latency = units.parse_duration(limits["latency"]) if "latency" in limits else None
             jitter = units.parse_duration(limits["jitter"]) if "jitter" in limits else None
             buffer = units.parse_size(limits["buffer"]) if "buffer" in limits else None

@@ -92,11 +92,17 @@ _DIRECTION_LIMITS: dict[str, Any] = {
         "stall": {"type": "boolean", "description": "Release nothing: the queue fills"},
         "link": {"type": "string", "enum": list(LINK_MODES)},
         "tcp": {"type": "string", "enum": list(TCP_MODES)},
+        "trace_rate": {
+            "type": "string",
+            "description": "Reported when rate is trace:NAME: the trace's mean rate "
+            "(read-only; accepted back only beside that rate)",
+            "examples": ["4.2Mbit"],
+        },
     },
     "required": list(LIMIT_KEYS),
     "additionalProperties": False,
 }
-assert set(_DIRECTION_LIMITS["properties"]) == set(LIMIT_KEYS)
+assert set(_DIRECTION_LIMITS["properties"]) == {*LIMIT_KEYS, "trace_rate"}
 
 _DIRECTION_PATCH = copy.deepcopy(_DIRECTION_LIMITS)
 _DIRECTION_PATCH["description"] = (

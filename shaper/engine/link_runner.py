@@ -12,6 +12,7 @@ from typing import Protocol
 
 from shaper.engine.timers import Alarm, LoopTimers, TimerFdTimers
 from shaper.model.limits import DirectionLimits
+from shaper.profiles.traces import install as install_trace_loader
 from shaper.shaping.bottleneck import Bottleneck
 from shaper.shaping.flow import Flow
 
@@ -29,6 +30,11 @@ class Pipe(Protocol):
 TOLERANCE_US = 50.0
 
 
+# Limits that name a trace before any loader was installed (built from shaper.Limits alone)
+# are read here, so the engine never runs a trace it only knows by name.
+install_trace_loader()
+
+
 class LinkRunner:
     def __init__(
         self,
@@ -40,6 +46,7 @@ class LinkRunner:
         self.loop = loop
         self.timers = timers
         self.shared = shared  # one link for many connections (else a connection's own)
+        limits = limits.with_trace_loaded()
         self.model: Bottleneck[Flow] = Bottleneck(limits, loop.time() * 1_000_000)
         self.model.on_room = self._offer_room
         self._pipes: dict[Flow, Pipe] = {}
@@ -66,6 +73,7 @@ class LinkRunner:
         self._alarm.arm(self.model.next_deadline())
 
     def set_limits(self, limits: DirectionLimits) -> None:
+        limits = limits.with_trace_loaded()
         if limits != self.model.limits:
             self.wake(self.model.set_limits(self.loop.time() * 1_000_000, limits))
 

@@ -12,8 +12,9 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from shaper.model import units
+from shaper.model import traces, units
 from shaper.model.errors import FieldError
+from shaper.model.traces import Trace
 
 DIRECTIONS = ("upstream", "downstream")
 JITTER_DISTRIBUTIONS = ("uniform", "normal")
@@ -33,7 +34,7 @@ class LimitError(FieldError):
 
 @dataclass(frozen=True)
 class DirectionLimits:
-    rate: int = 0  # bits per second; 0 = unlimited
+    rate: int = 0  # bits per second; 0 = unlimited; with a trace, the trace's mean rate
     burst: int = 0  # bytes the link may send at once after idling (token-bucket depth)
     latency: int = 0  # one-way, microseconds
     jitter: int = 0  # microseconds; never reorders
@@ -43,15 +44,29 @@ class DirectionLimits:
     stall: bool = False  # release nothing: the queue fills and the sender blocks
     link: str = "shared"  # one of LINK_MODES
     tcp: str = "emulated"  # one of TCP_MODES
+    # The link's delivery opportunities when `rate` was given as trace:NAME (rate then
+    # holds its mean, for everything that only needs a number: display, slice sizes).
+    trace: Trace | None = None
 
     @property
     def shaped(self) -> bool:
         """False when bytes can pass straight through (the relay fast path)."""
-        return bool(self.rate or self.latency or self.jitter or self.stall)
+        return bool(self.rate or self.latency or self.jitter or self.stall or self.trace)
+
+    def rate_text(self) -> str:
+        """The rate as it is written: a unit string, or trace:NAME."""
+        return self.trace.spec if self.trace else units.format_rate(self.rate)
 
     def to_dict(self) -> dict[str, Any]:
+        data = self._dict()
+        if self.trace is not None:
+            # Read-only: lets a client that cannot read the trace show its mean rate.
+            data["trace_rate"] = units.format_rate(self.rate)
+        return data
+
+    def _dict(self) -> dict[str, Any]:
         return {
-            "rate": units.format_rate(self.rate),
+            "rate": self.rate_text(),
             "burst": units.format_size(self.burst),
             "latency": units.format_duration(self.latency),
             "jitter": units.format_duration(self.jitter),
@@ -63,6 +78,13 @@ class DirectionLimits:
             "tcp": self.tcp,
         }
 
+    def with_trace_loaded(self, where: str = "") -> DirectionLimits:
+        """These limits with their trace read, if it is known by name only (limits built
+        before a trace loader was installed); raises LimitError if it cannot be read."""
+        if self.trace is None or self.trace.resolved:
+            return self
+        return self.patched({"rate": self.trace.spec}, where)
+
     def patched(self, changes: dict[str, Any], where: str = "") -> DirectionLimits:
         """A copy with `changes` (unit strings) applied; raises LimitError naming the field."""
         if not isinstance(changes, dict):
@@ -72,6 +94,19 @@ class DirectionLimits:
         values: dict[str, Any] = {}
         for key, raw in changes.items():
             path = f"{where}.{key}" if where else key
+            if key == "rate" and traces.is_trace(raw):
+                values.update(_trace_values(path, raw, changes.get(TRACE_RATE)))
+                continue
+            if key == TRACE_RATE:
+                if not traces.is_trace(changes.get("rate")):
+                    raise LimitError(
+                        path,
+                        raw,
+                        "rate = 'trace:NAME'",
+                        message=f"{path}: {TRACE_RATE} is the mean rate of a trace and is "
+                        "only reported; set rate to a number or to trace:NAME instead",
+                    )
+                continue
             parser = _PARSERS.get(key)
             if parser is None:
                 raise LimitError(path, raw, _known_keys_hint(key), message=_unknown_key(path, key))
@@ -79,6 +114,8 @@ class DirectionLimits:
                 values[key] = parser(raw)
             except units.UnitError as exc:
                 raise LimitError(path, raw, exc.accepted, message=f"{path}: {exc}") from None
+            if key == "rate":
+                values["trace"] = None
         result = dataclasses.replace(self, **values)
         result.check(where)
         return result
@@ -103,6 +140,25 @@ class DirectionLimits:
             raise LimitError(
                 prefix + "latency", units.format_duration(self.latency), "a duration up to 600s"
             )
+
+
+TRACE_RATE = "trace_rate"
+
+
+def _trace_values(path: str, raw: str, reported: object) -> dict[str, Any]:
+    """rate = trace:NAME: the trace and its mean rate. `reported` is the mean the engine
+    gave (trace_rate), used only where the trace cannot be read (a display)."""
+    mean = None
+    if reported is not None:
+        try:
+            mean = units.parse_rate(str(reported))
+        except units.UnitError:
+            mean = None
+    try:
+        trace = traces.load(raw, mean)
+    except units.UnitError as exc:
+        raise LimitError(path, raw, exc.accepted, message=f"{path}: {exc}") from None
+    return {"rate": trace.mean_rate, "trace": trace}
 
 
 SOCKBUF_FORMS = "'default' (the OS's buffers) or " + units.SIZE_FORMS

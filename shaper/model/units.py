@@ -44,7 +44,8 @@ DURATION_UNITS: dict[str, int] = {"us": 1, "ms": 1000, "s": 1_000_000}
 SIZE_FORMS = "a number with B, KB, KiB, MB, MiB, GB or GiB (e.g. 256KiB); a bare number is bytes"
 RATE_FORMS = (
     "a number with bit, kbit, Mbit, Gbit (per second) or B/s, KB/s, KiB/s, MB/s, MiB/s "
-    "(e.g. 2Mbit, 500KiB/s), or 0/off for unlimited"
+    "(e.g. 2Mbit, 500KiB/s), or 0/off for unlimited, or trace:NAME or trace:PATH "
+    "(a Mahimahi capacity trace)"
 )
 DURATION_FORMS = "a number with us, ms or s (e.g. 20ms, 1.5s), or 0"
 # One rule for every switch (limits, profiles, query parameters, flags): true or false, also

@@ -29,6 +29,10 @@ from shaper.profiles.store import (
     search_dirs,
     user_profiles_dir,
 )
+from shaper.profiles.traces import install as _install_trace_loader
+
+# Limits written trace:NAME are read from the search path from here on (see traces.py).
+_install_trace_loader()
 
 __all__ = [
     "ORIGIN_DIR",

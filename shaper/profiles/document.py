@@ -52,7 +52,9 @@ def _format_rate(bits: int) -> str:
 def _limits_tables(limits: Limits) -> dict[str, dict[str, Any]]:
     tables = limits.to_dict()
     for direction in DIRECTIONS:
-        tables[direction]["rate"] = _format_rate(limits.direction(direction).rate)
+        one = limits.direction(direction)
+        tables[direction].pop("trace_rate", None)
+        tables[direction]["rate"] = one.trace.spec if one.trace else _format_rate(one.rate)
     return tables
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from shaper.model.limits import DirectionLimits
-from shaper.shaping.link import LinkClock
+from shaper.shaping.link import LinkClock, TraceClock
 
 
 class Rider(Protocol):
@@ -42,6 +42,14 @@ SLICE_TIME_US = 4000
 MIN_SLICE = 1448
 MAX_SLICE = 128 * 1024
 UNLIMITED_SLICE = 1024 * 1024
+
+
+def make_clock(limits: DirectionLimits, now: float) -> LinkClock | TraceClock:
+    """The link's clock: a rate, or a capacity trace that starts at `now`."""
+    trace = limits.trace
+    if trace is not None and trace.resolved:
+        return TraceClock(trace.times, now)
+    return LinkClock(limits.rate, limits.burst)
 
 
 def slice_size(rate: int, buffer: int | None = None) -> int:
@@ -85,7 +93,7 @@ class Bottleneck(Generic[F]):
 
     def __init__(self, limits: DirectionLimits, now: float = 0.0):
         self.limits = limits
-        self.clock = LinkClock(limits.rate, limits.burst)
+        self.clock = make_clock(limits, now)
         self._chunks: deque[Chunk[F]] = deque()
         self.queued = 0  # bytes waiting, including the slice on the link
         self._slice = slice_size(limits.rate, limits.buffer)
@@ -167,7 +175,7 @@ class Bottleneck(Generic[F]):
         old = self.limits
         self.limits = limits
         self._slice = slice_size(limits.rate, limits.buffer)
-        if (limits.rate, limits.burst) != (old.rate, old.burst):
+        if (limits.rate, limits.burst, limits.trace) != (old.rate, old.burst, old.trace):
             self._change_rate(now)
         if old.stall and not limits.stall:
             self._resume(now)
@@ -259,8 +267,14 @@ class Bottleneck(Generic[F]):
             self._start_next(self.clock.start_time(now), now)
 
     def _change_rate(self, now: float) -> None:
-        self.clock.rate = self.limits.rate
-        self.clock.burst = self.limits.burst
+        old = self.clock
+        if isinstance(old, LinkClock) and self.limits.trace is None:
+            old.rate = self.limits.rate
+            old.burst = self.limits.burst
+        else:
+            # To, from or between traces: a new clock; a trace starts from its first line.
+            self.clock = make_clock(self.limits, now)
+            self.clock.free_at = min(old.free_at, now)
         if self._sending is None:
             return
         # Re-time the slice on the link: what is left of it goes at the new rate.
@@ -268,5 +282,5 @@ class Bottleneck(Generic[F]):
         done = 1.0 if total <= 0 else min(1.0, max(0.0, (now - self._send_start) / total))
         remaining = int(self._sending.size * (1.0 - done))
         self.clock.free_at = max(self._send_start, min(now, self._send_done))
-        self._send_start = self.clock.free_at
-        self._send_done = self.clock.send(self.clock.free_at, remaining)
+        self._send_start = max(self._send_start, min(now, self._send_done))
+        self._send_done = self.clock.send(self._send_start, remaining)
