@@ -21,9 +21,12 @@ _COUNTERS = (
 def render_metrics(collection: ProxyCollection) -> str:
     engine = collection.engine
     routes = {collection.route_of(name): name for name in collection.names()}
+    # Closed connections are counted under their route's description (LISTEN -> UPSTREAM).
+    described = {engine.route_state(route).description: route for route in routes}
     counts: dict[tuple[str, str, str], int] = {}
-    for route, moved in engine.route_totals.items():
-        if route in routes:
+    for description, moved in engine.route_totals.items():
+        route = described.get(description, "")
+        if route:
             for (direction, attr), value in moved.items():
                 counts[(route, direction, attr)] = counts.get((route, direction, attr), 0) + value
     for conn in engine.snapshot(connections=True).connections or ():
