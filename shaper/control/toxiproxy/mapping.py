@@ -24,6 +24,11 @@ KB_PER_S = 8 * 1000  # bit/s: Toxiproxy's rate is bytes per millisecond
 # shared bottleneck between connections) and no emulated handshake or window.
 PLAIN = DirectionLimits(link="per-connection", tcp="off")
 BASE = Limits(upstream=PLAIN, downstream=PLAIN)
+# Behind a latency with no rate, the bytes on the wire count against the bound (nothing
+# else bounds them), so the bound caps a connection at bound / latency: 4 MiB keeps that at
+# 40 MiB/s for 100 ms while memory stays bounded (Toxiproxy's latency toxic holds up to
+# 1024 reads of 32 KiB per connection).
+LATENCY_BUFFER = 4 * 1024**2
 
 
 def is_limit(toxic: Toxic) -> bool:
@@ -54,7 +59,12 @@ def limits_for(toxics: Iterable[Toxic], chosen: Callable[[Toxic], bool]) -> Limi
     directions = {}
     for d in DIRECTIONS:
         limits = dataclasses.replace(
-            PLAIN, latency=latency[d], jitter=jitter[d], rate=rate[d] or 0, stall=stall[d]
+            PLAIN,
+            latency=latency[d],
+            jitter=jitter[d],
+            rate=rate[d] or 0,
+            stall=stall[d],
+            buffer=LATENCY_BUFFER if latency[d] or jitter[d] else PLAIN.buffer,
         )
         try:
             limits.check(d)
