@@ -350,3 +350,16 @@ def test_config_file_makes_proxies_and_applies_their_toxics(tmp_path, upstream):
         assert proxies["from-file"]["toxics"][0]["attributes"] == {"latency": 40, "jitter": 0}
         status, route = running.control_request("GET", "/v1/routes/from-file")
         assert route["limits"]["upstream"]["latency"] == "40ms"
+
+
+def test_the_rest_of_the_python_client(toxi, upstream):
+    assert toxi.running() is True
+    proxy = toxi.create(upstream=upstream.upstream, name="rest", listen="127.0.0.1:0")
+    proxy.add_toxic(type="limit_data", name="cap", attributes={"bytes": 10})
+    found = proxy.get_toxic("cap")
+    assert found is not None and found.attributes == {"bytes": 10}
+    assert proxy.get_toxic("absent") is None
+    toxi.create(upstream=upstream.upstream, name="rest2")
+    toxi.destroy_all()
+    assert toxi.proxies() == {}
+    assert toxi.get_proxy("rest") is None

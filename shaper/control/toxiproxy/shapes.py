@@ -130,7 +130,9 @@ def parse_proxy(data: Any, base: ProxyInput | None = None, where: str = "") -> P
         if not upstream:
             raise missing_field("upstream" + (f" at {where.rstrip(': ')}" if where else ""))
         toxics = None
-        if body.get("toxics") is not None:
+        # An empty list is no list: the Go client's populate sends its proxies' (empty)
+        # toxics, and a proxy that stays must keep the ones it has.
+        if body.get("toxics"):
             raw = body["toxics"]
             if not isinstance(raw, list):
                 raise bad_body(f"{where}toxics: expected an array of toxics")
