@@ -240,3 +240,31 @@ def test_memory_stays_bounded_behind_a_latency_toxic(toxi):
     # 13.6 MB measured, far below either figure, and no longer growing.
     assert 4_000_000 < held < 30_000_000, held
     assert later - held < 1_000_000, (held, later)
+
+
+def test_removing_toxics_under_traffic_never_blocks_the_api(server, toxi):
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    with Upstream(sender(payload)) as upstream:
+        proxy = toxi.create(upstream=upstream.upstream, name="busy")
+        for toxic in (
+            {"type": "bandwidth", "attributes": {"rate": 100}},
+            {"type": "slicer", "attributes": {"average_size": 100, "delay": 1000}},
+            {"type": "latency", "attributes": {"latency": 200}},
+            {"type": "timeout", "stream": "upstream"},
+        ):
+            proxy.add_toxic(**toxic)
+        with connect(proxy.listen) as sock:
+            sock.settimeout(10)
+            first = sock.recv(65536)
+            assert first  # bytes are moving through every toxic at once
+            for name in (
+                "slicer_downstream",
+                "bandwidth_downstream",
+                "latency_downstream",
+                "timeout_upstream",
+            ):
+                start = time.monotonic()
+                status, _ = server.request("DELETE", f"/proxies/busy/toxics/{name}")
+                assert status == 204 and time.monotonic() - start < 1.0, name
+            rest, _ = read_all(sock)
+    assert first + rest == payload  # nothing lost, duplicated or reordered
