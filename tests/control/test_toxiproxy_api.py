@@ -144,6 +144,7 @@ def test_populate_errors_are_400_and_make_nothing(server, toxi):
     status, body = server.request("POST", "/populate", [{"name": "x"}])
     assert status == 400
     assert body["status"] == 400 and "missing required field: upstream" in body["error"]
+    assert body["proxies"] is None  # Toxiproxy's answer: none made
     status, body = server.request("POST", "/populate", {"name": "x"})
     assert status == 400 and body["error"].startswith("bad request body")
     assert toxi.proxies() == {}

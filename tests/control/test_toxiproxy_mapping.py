@@ -30,8 +30,16 @@ def test_a_toxic_gets_toxiproxy_defaults_and_echoes_every_attribute():
         "toxicity": 1.0,
         "attributes": {"average_size": 0, "size_variation": 0, "delay": 0},
     }
+    # Any case is taken and echoed as written, as Toxiproxy does.
     upstream = parse_toxic({"type": "latency", "stream": "UPSTREAM", "extra": 1})
-    assert upstream.name == "latency_upstream" and upstream.stream == "upstream"
+    assert upstream.name == "latency_UPSTREAM" and upstream.stream == "UPSTREAM"
+    assert upstream.direction == "upstream"
+    assert (
+        mapping.limits_for(
+            [parse_toxic({**upstream.to_dict(), "attributes": {"latency": 5}})], mapping.at_full
+        ).upstream.latency
+        == 5000
+    )
 
 
 def test_unknown_attributes_are_ignored_and_bad_ones_refused():

@@ -100,10 +100,15 @@ async def proxy_create(request: web.Request) -> web.Response:
 
 
 async def populate(request: web.Request) -> web.Response:
-    specs = parse_populate(await _body(request))
-    proxies, problem = await _collection(request).populate(specs)
+    """201 with the proxies; on an error, its status with the error and the proxies made
+    before it (null for none, as Toxiproxy answers)."""
+    try:
+        specs = parse_populate(await _body(request))
+        proxies, problem = await _collection(request).populate(specs)
+    except ToxiproxyError as exc:
+        proxies, problem = [], exc
     if problem is not None:
-        return _json({**problem.to_dict(), "proxies": proxies}, status=problem.status)
+        return _json({**problem.to_dict(), "proxies": proxies or None}, status=problem.status)
     return _json({"proxies": proxies}, status=201)
 
 

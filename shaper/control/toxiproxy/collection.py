@@ -109,8 +109,8 @@ class ProxyCollection:
     def ordered_toxics(proxy: ProxyEntry) -> list[Toxic]:
         """Upstream toxics, then downstream ones, each in the order added (Toxiproxy's)."""
         toxics = list(proxy.toxics.values())
-        return [t for t in toxics if t.stream == "upstream"] + [
-            t for t in toxics if t.stream == "downstream"
+        return [t for t in toxics if t.direction == "upstream"] + [
+            t for t in toxics if t.direction == "downstream"
         ]
 
     def show(self, name: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def limits_for(toxics: Iterable[Toxic], chosen: Callable[[Toxic], bool]) -> Limi
     for toxic in toxics:
         if not is_limit(toxic) or not chosen(toxic):
             continue
-        d = toxic.stream
+        d = toxic.direction
         if toxic.type == "latency":
             latency[d] += toxic.attribute("latency") * MS
             jitter[d] += toxic.attribute("jitter") * MS
@@ -92,7 +92,7 @@ def chosen_for(seed: int, proxy: str, toxic: Toxic, conn_id: int) -> bool:
 def fault_for(toxic: Toxic, route: str, fault_name: str) -> FaultSpec:
     """The fault a timeout, reset_peer, limit_data, slicer or slow_close toxic is."""
     attr = toxic.attribute
-    direction = toxic.stream
+    direction = toxic.direction
     if toxic.type == "timeout":
         settings: dict[str, int] = {"after": attr("timeout") * MS}
     elif toxic.type == "reset_peer":

@@ -194,6 +194,12 @@ class Toxic:
     toxicity: float = 1.0
     attributes: Mapping[str, int] = field(default_factory=dict)
 
+    @property
+    def direction(self) -> str:
+        """The stream as a direction: Toxiproxy takes it in any case and echoes it as
+        written (`UPSTREAM` stays `UPSTREAM`, in the default name too)."""
+        return self.stream.lower()
+
     def attribute(self, key: str) -> int:
         return int(self.attributes.get(key, 0))
 
@@ -244,8 +250,8 @@ def parse_toxic(data: Any) -> Toxic:
     """A create body: type required; stream downstream, toxicity 1.0, every attribute 0 and
     the name <type>_<stream> by default. Checked in Toxiproxy's order: stream, type."""
     body = _object(data, "toxic")
-    stream = _string(body, "stream", "downstream").lower()
-    if stream not in STREAMS:
+    stream = _string(body, "stream", "") or "downstream"
+    if stream.lower() not in STREAMS:
         raise error(INVALID_STREAM)
     type_ = _string(body, "type", "")
     if type_ not in TOXIC_ATTRIBUTES:
