@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         "--host",
         default="127.0.0.1",
         help="address of the Toxiproxy API (default "
-        "127.0.0.1; another than loopback needs --control-token)",
+        "127.0.0.1; any other than loopback needs --control-token)",
     )
     parser.add_argument(
         "-port", "--port", default=str(DEFAULT_PORT), help=f"its port (default {DEFAULT_PORT})"
@@ -45,8 +45,8 @@ def register(subparsers: Any) -> None:
         "-seed",
         "--seed",
         metavar="N",
-        help="seed of every random draw (toxicity, jitter, "
-        "slicer sizes); the same seed replays the same choices",
+        help="seed of the random draws (which connections a "
+        "toxic of toxicity below 1 touches, slicer sizes); the same seed replays them",
     )
     for flag in ("proxy-metrics", "runtime-metrics"):
         parser.add_argument(
