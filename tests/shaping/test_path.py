@@ -407,27 +407,3 @@ def test_property_rate_bound_held_and_delivery_after_latency(rate, size, latency
     assert last_time >= latency + serialization - 1e-6
     # And the link is not slower than its rate by more than one slice.
     assert last_time <= latency + serialization + slice_size(rate) * 8 * S / rate + 1
-
-
-# Bytes on the wire of an unpaced flow (tcp off, no rate) count against its bound: nothing
-# else limits them (a 1 s latency took 144 MB from a fast sender through a real proxy).
-
-
-def test_an_unpaced_wire_counts_against_the_bound_until_it_delivers():
-    path = Path(dataclasses.replace(PACED, latency=1 * S, buffer=1000))
-    path.flow.feed(0, bytes(1000))
-    path.step(1 * MS)
-    assert path.flow.on_wire == 1000 and path.flow.queued == 0
-    assert path.flow.room() == 0  # the sender blocks while its bytes wait out the latency
-    path.run(1 * MS, until=2 * S)
-    assert len(path.received[id(path.flow)]) == 1000
-    assert path.flow.room() == 1000
-
-
-def test_a_paced_wire_stays_outside_the_bound():
-    # With a rate, rate x latency bounds the wire already; counting it would cap the rate.
-    path = Path(dataclasses.replace(PACED, rate=8_000_000_000, latency=1 * S, buffer=1000))
-    path.flow.feed(0, bytes(1000))
-    path.run(0, until=10 * MS)
-    assert path.flow.on_wire == 1000
-    assert path.flow.room() == 1000
