@@ -207,7 +207,7 @@ def parse_routes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> l
         parser.error(
             f"argument {exc.field.split()[0]}: invalid name {exc.value!r}: expected {exc.accepted}"
         )
-    if not routes:
+    if not routes and not getattr(args, "toxiproxy", None):
         parser.error(
             "nothing to proxy: give --listen HOST:PORT --upstream HOST:PORT, "
             f"or --route {ROUTE_FORMS}"

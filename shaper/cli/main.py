@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from shaper._version import __version__
-from shaper.cli import display, faults, profiles, remote, routes, serve
+from shaper.cli import display, faults, profiles, remote, routes, serve, toxiproxy
 from shaper.cli.parser import CommandParser
 
-VERB_MODULES = (serve, remote, routes, faults, profiles, display)
+VERB_MODULES = (serve, toxiproxy, remote, routes, faults, profiles, display)
 
 
 def build_parser() -> argparse.ArgumentParser:

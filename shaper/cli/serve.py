@@ -20,6 +20,7 @@ from shaper.cli.flags import (
     add_route_flags,
     checked_control,
     engine_settings,
+    parse_control_address,
 )
 from shaper.model.addresses import format_address
 from shaper.model.limits import DIRECTIONS, LIMIT_KEYS, DirectionLimits, Limits
@@ -39,12 +40,20 @@ def register(subparsers: Any) -> None:
     add_route_flags(serve)
     add_limit_flags(serve)
     add_engine_flags(serve)
+    serve.add_argument_group("toxiproxy").add_argument(
+        "--toxiproxy",
+        metavar="HOST:PORT",
+        help="serve Toxiproxy's HTTP API here too (e.g. 127.0.0.1:8474; loopback unless "
+        "--control-token is set): its clients' proxies become routes; with it, routes on "
+        "the command line are optional",
+    )
     serve.set_defaults(func=run_serve, parser=serve)
 
 
 def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = engine_settings(args, parser)
     control = checked_control(args, parser)
+    toxiproxy = checked_toxiproxy(args, parser)
     stats_out: IO[str] | None = None
     if args.stats_jsonl and args.stats_jsonl != "-":
         try:
@@ -57,7 +66,7 @@ def run_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     elif args.stats_jsonl == "-":
         stats_out = sys.stdout
     try:
-        return asyncio.run(serve(args, settings, control, stats_out))
+        return asyncio.run(serve(args, settings, control, stats_out, toxiproxy))
     except UsageError as exc:
         print(f"shaper serve: {exc}", file=sys.stderr)
         return exits.USAGE
@@ -85,6 +94,7 @@ async def serve(
     settings: EngineSettings,
     control: tuple[str, int] | None,
     stats_out: IO[str] | None,
+    toxiproxy: tuple[str, int] | None = None,
 ) -> int:
     from shaper.engine.engine import Engine
     from shaper.launcher import watch_parent, write_ready
@@ -102,6 +112,8 @@ async def serve(
     except OSError as exc:
         raise UsageError(f"cannot listen: {exc}") from None
     runner = None
+    toxiproxy_runner = None
+    collection = None
     tasks: list[asyncio.Task[None]] = []
     # Started as a child by EngineProcess: stop when that parent goes away.
     watch = watch_parent(asyncio.get_running_loop())
@@ -132,6 +144,18 @@ async def serve(
                 raise UsageError(f"cannot serve the control API on {args.control}: {exc}") from None
             control_url = f"http://{format_address(bound)}"
             print(f"control on {control_url}", flush=True)
+        if toxiproxy is not None:
+            from shaper.control.toxiproxy.app import start_toxiproxy
+
+            try:
+                toxiproxy_runner, collection, bound = await start_toxiproxy(
+                    engine, toxiproxy[0], toxiproxy[1], args.control_token
+                )
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot serve the Toxiproxy API on {args.toxiproxy}: {exc}"
+                ) from None
+            print(f"toxiproxy API on http://{format_address(bound)}", flush=True)
         for line in describe_settings(engine.profile_name, engine.scenario_status(), engine.limits):
             print(line, flush=True)
         for spec in engine.fault_specs():
@@ -153,8 +177,29 @@ async def serve(
         engine.stop_scenario()
         if runner is not None:
             await runner.cleanup()
+        if toxiproxy_runner is not None:
+            await toxiproxy_runner.cleanup()
+        if collection is not None:
+            collection.close()
         await engine.stop()
     return exits.OK
+
+
+def checked_toxiproxy(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[str, int] | None:
+    """Where --toxiproxy asks for Toxiproxy's API, under the control API's rule: loopback,
+    or another address with --control-token."""
+    if not args.toxiproxy:
+        return None
+    from shaper.control.security import ControlSecurityError, check_bind
+
+    try:
+        address = parse_control_address(args.toxiproxy)
+        check_bind(address[0], args.control_token)
+    except (ValueError, ControlSecurityError) as exc:
+        parser.error(f"argument --toxiproxy: {exc}")
+    return address
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -104,7 +104,12 @@ class Flow:
             return 0
         if self.window is not None:
             return self.window.room()
-        return max(0, self.limits.buffer - self.queued - self.stuck)
+        # With no rate either, nothing else bounds the wire (rate x latency is unbounded):
+        # what is on it counts against the bound. Uncounted, a 1 s latency in front of a
+        # reader that never read took 144 MB from a fast sender.
+        # (The stuck bytes are on the wire too: counted once.)
+        held = self.stuck if self.limits.rate else max(self.stuck, self.wire.size)
+        return max(0, self.limits.buffer - self.queued - held)
 
     def room(self) -> int:
         return min(self.own_room(), self.link.room_for(self))
