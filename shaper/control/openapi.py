@@ -25,6 +25,7 @@ from shaper.control.openapi_parts import ok as _ok
 from shaper.control.openapi_parts import ref as _ref
 from shaper.control.openapi_routes import ROUTE_PATHS, ROUTE_SCHEMAS
 from shaper.engine.connection import CLOSED, CLOSING, CONNECTING, OPEN
+from shaper.model.chance import BURST_FORMS, LOSS_FORMS
 from shaper.model.limits import (
     JITTER_DISTRIBUTIONS,
     LIMIT_KEYS,
@@ -92,6 +93,8 @@ _DIRECTION_LIMITS: dict[str, Any] = {
         "stall": {"type": "boolean", "description": "Release nothing: the queue fills"},
         "link": {"type": "string", "enum": list(LINK_MODES)},
         "tcp": {"type": "string", "enum": list(TCP_MODES)},
+        "loss": {"type": "string", "description": LOSS_FORMS, "examples": ["0%", "1%"]},
+        "loss_burst": {"type": "number", "minimum": 1, "description": BURST_FORMS},
     },
     "required": list(LIMIT_KEYS),
     "additionalProperties": False,
@@ -108,6 +111,11 @@ del _DIRECTION_PATCH["required"]
 for _schema in _DIRECTION_PATCH["properties"].values():
     if _schema.get("type") == "string" and "enum" not in _schema:
         _schema["type"] = ["string", "number"]
+_DIRECTION_PATCH["properties"]["loss_burst"] = {
+    "type": ["number", "string"],
+    "description": BURST_FORMS,
+    "examples": [1, 3],
+}
 _DIRECTION_PATCH["properties"]["stall"] = {
     **_SWITCH,
     "description": "Release nothing: the queue fills. " + SWITCH_FORMS,
