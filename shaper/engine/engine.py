@@ -116,6 +116,8 @@ class Engine:
         }
         self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
         self.started_at = time.time()
+        # The seed in force, so a run can be replayed (--seed): loss, jitter, faults.
+        self.record("seed", f"random draws (loss, jitter, faults) seeded with {self.seed}")
         try:
             for listener in self._listeners.values():
                 if listener.limits is not None:
@@ -206,6 +208,7 @@ class Engine:
             self.record,
             self._closed,
             route_name=route.name,
+            seed=self.seed,
         )
         self.connections[conn_id] = conn
         dial_delay = 0.0

@@ -12,7 +12,9 @@ class Jitter:
     never lets a later slice overtake an earlier one, so jitter never reorders.
     """
 
-    def __init__(self, amount: float = 0, distribution: str = "uniform", seed: int | None = None):
+    def __init__(
+        self, amount: float = 0, distribution: str = "uniform", seed: int | str | None = None
+    ):
         self.amount = amount
         self.distribution = distribution
         self._random = random.Random(seed)

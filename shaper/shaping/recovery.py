@@ -61,11 +61,13 @@ class Recovery:
         self.holes: deque[Hole] = deque()
         # Totals, for the stats.
         self.lost = 0  # packets lost (first transmissions and retransmissions)
+        self.lost_acks = 0  # acknowledgements of this direction lost on the way back
         self.timeouts = 0  # retransmission timeouts
         self.delay_us = 0.0  # late delivery the losses added, summed over the holes
         self.stalled_us = 0.0  # time delivery was held by a hole (overlaps counted once)
         self._stall_end = float("-inf")
         self._rearmed = float("-inf")  # the last retransmission restarted the timer
+        self._control_tries = 0  # handshake packets lost in a row
 
     @property
     def active(self) -> bool:
@@ -157,6 +159,20 @@ class Recovery:
             if timeout is not None and (deadline is None or timeout < deadline):
                 deadline = timeout
         return deadline
+
+    def control_lost(self) -> float | None:
+        """Is a handshake packet (SYN, SYN-ACK) sent now lost? If so, how long until it is
+        sent again: Linux's initial 1 s timeout, doubling per loss in a row."""
+        if not self.loss.active or not self.loss.draw(1):
+            self._control_tries = 0
+            return None
+        wait = SYN_TIMEOUT_US * 2**self._control_tries
+        self._control_tries += 1
+        self.lost += 1
+        self.timeouts += 1
+        self.delay_us += wait
+        self.stalled_us += wait
+        return wait
 
     def forget(self) -> None:
         """The sender is gone (tcp mode changed): every hole counts as repaired now."""

@@ -297,3 +297,45 @@ def test_property_every_byte_once_in_order_under_any_loss_and_live_change(lose, 
         path.step(now)
     assert fed == total
     assert transfer.received == data
+
+
+def test_a_lost_last_acknowledgement_costs_the_sender_a_timeout():
+    limits = dataclasses.replace(LTE, rate=0)
+    transfer = Transfer(limits)
+    flow = transfer.flow
+    flow.set_ack_loss(0.5, 1.0)
+    assert flow.ack_loss is not None
+    flow.ack_loss.draw = Scripted(set(range(100))).draw  # type: ignore[method-assign]
+    transfer.run(4 * MSS)
+    # The data arrived on time; its acknowledgements never did, so the sender's timer
+    # fired and the window fell to one segment; the retransmission's ack then came back.
+    assert transfer.received == transfer.sent
+    assert transfer.finished_at() == pytest.approx(35 * MS, abs=MS)
+    recovery = flow.recovery
+    assert recovery is not None and recovery.timeouts == 1 and recovery.lost_acks >= 1
+    assert flow.in_flight == 0
+    window = flow.window
+    assert window is not None and window.cwnd_segments < 10  # from 1, not the initial 10
+
+
+def test_a_lost_acknowledgement_followed_by_another_costs_nothing():
+    limits = dataclasses.replace(LTE, rate=2_000_000)
+    clean = Transfer(limits)
+    clean.run(200_000)
+    transfer = Transfer(limits)
+    transfer.flow.set_ack_loss(0.5, 1.0)
+    assert transfer.flow.ack_loss is not None
+    transfer.flow.ack_loss.draw = Scripted({3}).draw  # type: ignore[method-assign]
+    transfer.run(200_000)
+    assert transfer.received == transfer.sent
+    recovery = transfer.flow.recovery
+    assert recovery is not None and recovery.lost_acks == 1 and recovery.timeouts == 0
+    assert transfer.finished_at() <= clean.finished_at() + 5 * MS
+
+
+def test_a_lost_syn_waits_one_second_then_two():
+    recovery = Recovery(Scripted({0, 1}))
+    assert recovery.control_lost() == S
+    assert recovery.control_lost() == 2 * S
+    assert recovery.control_lost() is None
+    assert recovery.timeouts == 2 and recovery.lost == 2
