@@ -159,6 +159,27 @@ _DIRECTION_STATS = _exact(
             "type": ["number", "null"],
             "description": "The emulated sender's smoothed round-trip time, microseconds",
         },
+        "lost": {
+            **_NULLABLE_INT,
+            "description": "Packets of this direction the path lost (data, retransmissions, "
+            "SYN or SYN-ACK); null: loss never set",
+        },
+        "lost_acks": {
+            **_NULLABLE_INT,
+            "description": "Acknowledgements of this direction's data lost on the way back",
+        },
+        "timeouts": {
+            **_NULLABLE_INT,
+            "description": "Retransmission timeouts of the emulated sender (handshake too)",
+        },
+        "retransmit_delay_us": {
+            "type": ["number", "null"],
+            "description": "Lateness the repairs added to the lost packets, summed, us",
+        },
+        "stalled_us": {
+            "type": ["number", "null"],
+            "description": "Time delivery stood still waiting for a retransmission, us",
+        },
     }
 )
 

@@ -23,6 +23,7 @@ from shaper.engine.timers import LoopTimers, TimerFdTimers
 from shaper.model import snapshots as stats
 from shaper.model.addresses import format_address
 from shaper.model.limits import Limits
+from shaper.shaping.recovery import Recovery
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
 CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that does not read
@@ -446,6 +447,21 @@ def pipe_stats(
         window.in_flight if window is not None else None,
         window.phase if window is not None else None,
         window.srtt_us if window is not None else None,
+        *_loss_stats(flow.recovery),
+    )
+
+
+def _loss_stats(
+    recovery: Recovery | None,
+) -> tuple[int | None, int | None, int | None, float | None, float | None]:
+    if recovery is None:
+        return (None, None, None, None, None)
+    return (
+        recovery.lost,
+        recovery.lost_acks,
+        recovery.timeouts,
+        round(recovery.delay_us, 1),
+        round(recovery.stalled_us, 1),
     )
 
 

@@ -90,7 +90,7 @@ class Engine:
         }
         # Bytes moved by closed connections, per route name and (direction, counter):
         # what /metrics adds to the open connections' counts to stay monotonic.
-        self.route_totals: dict[str, dict[tuple[str, str], int]] = {}
+        self.route_totals: dict[str, dict[tuple[str, str], float]] = {}
         self._next_id = 1
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -293,6 +293,17 @@ class Engine:
             for name in ("bytes_in", "bytes_out"):
                 key = (pipe.direction, name)
                 route[key] = route.get(key, 0) + getattr(pipe.flow, name)
+            recovery = pipe.flow.recovery
+            if recovery is not None:  # loss counters stay monotonic in /metrics too
+                for name, value in (
+                    ("lost", recovery.lost),
+                    ("lost_acks", recovery.lost_acks),
+                    ("timeouts", recovery.timeouts),
+                    ("retransmit_delay_us", recovery.delay_us),
+                    ("stalled_us", recovery.stalled_us),
+                ):
+                    key = (pipe.direction, name)
+                    route[key] = route.get(key, 0) + value
         if conn.reset_seen:
             self.totals["resets"] += 1
         if conn.server_addr:
