@@ -346,10 +346,17 @@ class Flow:
         if self.recovery is None:
             if not limits.loss:
                 return
-            seed = None if self.seed is None else f"{self.seed}/loss"
-            self.recovery = Recovery(LossModel(limits.loss, limits.loss_burst, seed))
+            self.recovery = self._new_recovery(limits.loss, limits.loss_burst)
         else:
-            self.recovery.loss.configure(limits.loss, limits.loss_burst)
+            self.recovery.configure(limits.loss, limits.loss_burst)
+
+    def _new_recovery(self, probability: float, burst: float) -> Recovery:
+        seed = self.seed
+
+        def stream(name: str) -> LossModel:
+            return LossModel(probability, burst, None if seed is None else f"{seed}/{name}")
+
+        return Recovery(stream("loss"), retransmits=stream("retransmit"))
 
     def set_ack_loss(self, probability: float, burst: float) -> None:
         """The loss of the path the acknowledgements take back (the other direction's)."""
@@ -394,8 +401,7 @@ class Flow:
 
     def _loss_stats(self) -> Recovery:
         if self.recovery is None:
-            seed = None if self.seed is None else f"{self.seed}/loss"
-            self.recovery = Recovery(LossModel(0.0, 1.0, seed))
+            self.recovery = self._new_recovery(0.0, 1.0)
         return self.recovery
 
     def _retransmit_path_us(self) -> float:

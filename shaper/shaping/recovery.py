@@ -55,8 +55,11 @@ class Hole:
 
 
 class Recovery:
-    def __init__(self, loss: LossModel, mss: int = MSS):
+    def __init__(self, loss: LossModel, mss: int = MSS, retransmits: LossModel | None = None):
         self.loss = loss
+        # Retransmissions draw from a stream of their own, so the packets first lost depend
+        # only on the seed and their place in the stream, not on when repairs happen.
+        self.retransmits = retransmits if retransmits is not None else loss
         self.mss = mss
         self.holes: deque[Hole] = deque()
         # Totals, for the stats.
@@ -174,6 +177,11 @@ class Recovery:
         self.stalled_us += wait
         return wait
 
+    def configure(self, probability: float, burst: float) -> None:
+        self.loss.configure(probability, burst)
+        if self.retransmits is not self.loss:
+            self.retransmits.configure(probability, burst)
+
     def forget(self) -> None:
         """The sender is gone (tcp mode changed): every hole counts as repaired now."""
         self.holes.clear()
@@ -198,7 +206,7 @@ class Recovery:
 
     def _retransmit(self, hole: Hole, at: float, window: SenderWindow, path_us: float) -> None:
         packets = -(-(hole.end - hole.start) // self.mss)
-        if self.loss.active and self.loss.draw(packets):
+        if self.loss.active and self.retransmits.draw(packets):
             # The retransmission is lost as well: only the timer can find that out here
             # (Linux restarts it when it retransmits the first hole).
             self.lost += 1
