@@ -43,7 +43,7 @@ LIMIT_FLAGS = (
     (
         "loss",
         "loss",
-        "packets lost, e.g. 1% or 0.01 (default 0); repaired as TCP would, so bytes arrive "
+        "packets lost, e.g. 1%% or 0.01 (default 0); repaired as TCP would, so bytes arrive "
         "late, never missing (needs tcp emulated)",
     ),
     (

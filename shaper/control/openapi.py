@@ -366,6 +366,12 @@ _INLINE_PROFILE = {
         "name": _PROFILE_NAME,
         "description": {"type": "string"},
         "source": {"type": "string", "description": "Where the numbers come from"},
+        "seed": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The engine's seed while applied (loss, jitter, faults), unless "
+            "the engine was started with one",
+        },
         "upstream": _ref("DirectionLimitsPatch"),
         "downstream": _ref("DirectionLimitsPatch"),
         "scenario": {

@@ -100,6 +100,7 @@ class Engine:
         # The seed every random draw of the engine derives from (which connections a fault
         # touches, a slicer's sizes): reported in /v1/status so a run can be replayed.
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self._seed_given = seed is not None  # a profile's seed does not override --seed
         self.fault_runner = FaultRunner(self.seed, self.record)
         for spec in faults or ():
             self.fault_runner.add(spec, ())
@@ -531,6 +532,10 @@ class Engine:
         self._set_profile_faults(profile)
         self.profile_name = profile.name
         self.record("profile", f"profile {profile.name} applied")
+        if profile.seed is not None and not self._seed_given and profile.seed != self.seed:
+            # New connections draw from it (those open keep their streams).
+            self.seed = self.fault_runner.seed = profile.seed
+            self.record("seed", f"random draws seeded with {self.seed} (profile {profile.name})")
         if profile.scenario is not None:
             loop = self._loop if self._started else asyncio.get_running_loop()
             phase_faults = profile.phase_faults
