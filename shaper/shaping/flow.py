@@ -278,6 +278,11 @@ class Flow:
         released = 0
         recovery = self.recovery
         self._held = False
+        if recovery is not None:
+            # Repaired holes go at once, even behind a blocked sink: what they held is then
+            # only waiting for its turn, and a past repair is no deadline to wake for.
+            while recovery.repaired(now) is not None:
+                pass
         while True:
             head = wire.head
             if head is None or head.deliver > now:
@@ -292,8 +297,6 @@ class Flow:
                 offset = self._written + released
                 hole = recovery.holes[0]
                 if offset + len(head.data) > hole.start:
-                    if recovery.repaired(now) is not None:
-                        continue  # the retransmission is in: on to the next hole, if any
                     before = hole.start - offset
                     if before > 0:  # what precedes the hole goes; the rest waits
                         out.append(wire.take(before))

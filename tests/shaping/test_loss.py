@@ -339,3 +339,27 @@ def test_a_lost_syn_waits_one_second_then_two():
     assert recovery.control_lost() == 2 * S
     assert recovery.control_lost() is None
     assert recovery.timeouts == 2 and recovery.lost == 2
+
+
+def test_a_repair_behind_a_blocked_sink_is_no_deadline_to_spin_on():
+    transfer = Transfer(dataclasses.replace(LTE, rate=0))
+    flow = transfer.flow
+    scripted(flow, {2})
+    flow.feed(0, bytes(10 * MSS))
+    path = transfer.path
+    now = 0.0
+    flow.set_sink_blocked(now, True)  # the receiver takes nothing for now
+    for _ in range(200):
+        deadline = path.next_deadline()
+        if deadline is None:
+            break
+        assert deadline >= now, "a deadline in the past: the timer would spin"
+        now = deadline
+        path.step(now)
+        if now > 2 * S:
+            break
+    recovery = flow.recovery
+    assert recovery is not None and not recovery.holes  # repaired while blocked
+    flow.set_sink_blocked(now, False)
+    path.run(now)
+    assert transfer.received == bytes(10 * MSS)
