@@ -218,7 +218,7 @@ class Flow:
             self.wire.push(depart, EMPTY, self.jitter.sample(), chunk.on_arrival)
             return
         arrive = self.wire.push(depart, chunk.data, self.jitter.sample())
-        if self.recovery is not None:
+        if self.recovery is not None and self.window is not None:  # no sender, no repair
             self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency)
         self._left += chunk.size
 

@@ -251,7 +251,7 @@ def test_gilbert_average_loss_and_mean_burst_converge(p, burst):
         ),
         max_size=4,
     ),
-    total=st.integers(min_value=1, max_value=300_000),
+    total=st.one_of(st.integers(min_value=1, max_value=5000), st.integers(20_000, 300_000)),
 )
 def test_property_every_byte_once_in_order_under_any_loss_and_live_change(lose, changes, total):
     limits = dataclasses.replace(LTE, rate=4_000_000, jitter=2 * MS)
@@ -363,3 +363,28 @@ def test_a_repair_behind_a_blocked_sink_is_no_deadline_to_spin_on():
     flow.set_sink_blocked(now, False)
     path.run(now)
     assert transfer.received == bytes(10 * MSS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**16),
+    p=st.sampled_from([0.01, 0.05, 0.2]),
+    burst=st.sampled_from([1.0, 2.5, 6.0]),
+    ack_p=st.sampled_from([0.0, 0.05, 0.3]),
+    rate=st.sampled_from([0, 500_000, 20_000_000]),
+    total=st.one_of(st.integers(min_value=1, max_value=5000), st.integers(20_000, 200_000)),
+)
+def test_property_bursts_and_lost_acks_lose_no_byte(seed, p, burst, ack_p, rate, total):
+    limits = dataclasses.replace(LTE, rate=rate, loss=p, loss_burst=burst, jitter=MS)
+    transfer = Transfer(limits)
+    flow = transfer.flow
+    flow.seed = seed
+    flow.recovery = flow._new_recovery(p, burst)
+    flow.set_ack_loss(ack_p, burst)
+    data = hashlib.sha256(str(seed).encode()).digest() * (total // 32 + 1)
+    transfer.run(total, until=3600 * S, pattern=data[:total])
+    assert transfer.received == data[:total]
+    assert flow.in_flight == 0  # every byte acknowledged in the end
+    recovery = flow.recovery
+    assert recovery is not None and not recovery.holes
+    assert recovery.stalled_us <= recovery.delay_us + 1e-6
