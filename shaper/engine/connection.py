@@ -23,7 +23,7 @@ from shaper.engine.timers import LoopTimers, TimerFdTimers
 from shaper.model import snapshots as stats
 from shaper.model.addresses import format_address
 from shaper.model.limits import Limits
-from shaper.shaping.recovery import Recovery
+from shaper.shaping.flow import Flow
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
 CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that does not read
@@ -447,21 +447,29 @@ def pipe_stats(
         window.in_flight if window is not None else None,
         window.phase if window is not None else None,
         window.srtt_us if window is not None else None,
-        *_loss_stats(flow.recovery),
+        *loss_figures(flow),
     )
 
 
-def _loss_stats(
-    recovery: Recovery | None,
+# The DirectionStats fields loss_figures fills, in its order.
+LOSS_FIGURES = ("lost", "lost_acks", "timeouts", "retransmit_delay_us", "stalled_us")
+
+
+def loss_figures(
+    flow: Flow,
 ) -> tuple[int | None, int | None, int | None, float | None, float | None]:
-    if recovery is None:
+    """(lost, lost_acks, timeouts, retransmit_delay_us, stalled_us) of one direction; None
+    each while it never had loss set, either way."""
+    recovery, acks = flow.recovery, flow.ack_loss
+    if recovery is None and acks is None:
         return (None, None, None, None, None)
+    timeouts = (recovery.timeouts if recovery else 0) + (acks.timeouts if acks else 0)
     return (
-        recovery.lost,
-        recovery.lost_acks,
-        recovery.timeouts,
-        round(recovery.delay_us, 1),
-        round(recovery.stalled_us, 1),
+        recovery.lost if recovery else 0,
+        acks.lost if acks else 0,
+        timeouts,
+        round(recovery.delay_us, 1) if recovery else 0.0,
+        round(recovery.stalled_us, 1) if recovery else 0.0,
     )
 
 

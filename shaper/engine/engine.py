@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shaper.engine import kernel
-from shaper.engine.connection import Connection, Leg
+from shaper.engine.connection import LOSS_FIGURES, Connection, Leg, loss_figures
 from shaper.engine.fault_runner import FaultRunner
 from shaper.engine.link_runner import LinkRunner
 from shaper.engine.listener import Listener, Refuser
@@ -294,15 +294,9 @@ class Engine:
             for name in ("bytes_in", "bytes_out"):
                 key = (pipe.direction, name)
                 route[key] = route.get(key, 0) + getattr(pipe.flow, name)
-            recovery = pipe.flow.recovery
-            if recovery is not None:  # loss counters stay monotonic in /metrics too
-                for name, value in (
-                    ("lost", recovery.lost),
-                    ("lost_acks", recovery.lost_acks),
-                    ("timeouts", recovery.timeouts),
-                    ("retransmit_delay_us", recovery.delay_us),
-                    ("stalled_us", recovery.stalled_us),
-                ):
+            # Loss counters stay monotonic in /metrics too.
+            for name, value in zip(LOSS_FIGURES, loss_figures(pipe.flow), strict=True):
+                if value:
                     key = (pipe.direction, name)
                     route[key] = route.get(key, 0) + value
         if conn.reset_seen:

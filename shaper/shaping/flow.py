@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 
 from shaper.model.limits import DirectionLimits
+from shaper.shaping.ack_loss import AckLoss
 from shaper.shaping.bottleneck import Bottleneck, Chunk
 from shaper.shaping.delay import EMPTY, DelayLine
 from shaper.shaping.jitter import Jitter
@@ -89,11 +90,7 @@ class Flow:
         self._loss_reported_at: float | None = None  # when the sender learns of a drop
         self._loss_seq = 0  # the offset of the byte the queue refused
         self._left = 0  # stream offset of the bytes that left the link
-        # Losses on the way back (the reverse direction's loss): a lost group of acks is
-        # covered by the next one; if none follows, the sender times out.
-        self.ack_loss: LossModel | None = None
-        self._ack_lost_at: float | None = None  # when the sender would time out for it
-        self._ack_lost_end = 0
+        self.ack_loss: AckLoss | None = None  # acks lost on the way back (set_ack_loss)
         self._held = False  # the wire's head waits for a lost packet's retransmission
         self._configure_loss(limits)
 
@@ -182,8 +179,7 @@ class Flow:
         loss = self._loss_reported_at
         if loss is not None:
             deadline = loss if deadline is None else min(deadline, loss)
-        lost = self._ack_lost_at
-        if lost is not None:
+        if self.ack_loss is not None and (lost := self.ack_loss.timeout_at) is not None:
             deadline = lost if deadline is None else min(deadline, lost)
         return deadline
 
@@ -246,7 +242,8 @@ class Flow:
             self._acks.clear()
             self._sent = self._acked = self._written
             self._loss_reported_at = None
-            self._ack_lost_at = None
+            if self.ack_loss is not None:
+                self.ack_loss.timeout_at = None
             self.is_open = True
             if self.recovery is not None:
                 self.recovery.forget()  # no sender left to repair them: they go now
@@ -335,9 +332,9 @@ class Flow:
         recovery = self.recovery
         if recovery is not None and recovery.holes:
             recovery.advance(now, self.window, self._retransmit_path_us())
-        lost = self._ack_lost_at
-        if lost is not None and lost <= now:
-            self._ack_timed_out(lost)
+        ack_loss = self.ack_loss
+        if ack_loss is not None and ack_loss.timeout_at is not None and ack_loss.timeout_at <= now:
+            self._acks.append(ack_loss.expire(self.window, 2 * self.reverse_latency))
         loss = self._loss_reported_at
         if loss is not None and loss <= now:
             self._loss_reported_at = None
@@ -363,49 +360,11 @@ class Flow:
 
     def set_ack_loss(self, probability: float, burst: float) -> None:
         """The loss of the path the acknowledgements take back (the other direction's)."""
-        if not probability:
-            if self.ack_loss is not None:
-                self.ack_loss.configure(0.0)
-            return
-        if self.ack_loss is None:
-            seed = None if self.seed is None else f"{self.seed}/ack-loss"
-            self.ack_loss = LossModel(probability, burst, seed)
-        else:
+        if self.ack_loss is not None:
             self.ack_loss.configure(probability, burst)
-
-    def _ack_lost(self, now: float, end: int) -> bool:
-        """Is the group of acks up to `end` lost on its way back? The receiver acks every
-        second segment (delayed acks): the group is lost only if all of its acks are."""
-        model = self.ack_loss
-        window = self.window
-        if model is None or not model.active or window is None:
-            return False
-        acks = max(1, -(-(end - self._acked_or_pending()) // MSS) // 2)
-        if len(model.draw(acks)) < acks:
-            self._ack_lost_at = None  # this one arrives and covers any lost before it
-            return False
-        timeout = window.timeout_at
-        self._ack_lost_at = max(now, timeout if timeout is not None else now)
-        self._ack_lost_end = end
-        self._loss_stats().lost_acks += acks
-        return True
-
-    def _ack_timed_out(self, at: float) -> None:
-        """No ack came after a lost one: the sender's timer fires, it retransmits, and
-        the receiver's ack for that comes back a round trip later."""
-        self._ack_lost_at = None
-        window = self.window
-        if window is None:
-            return
-        window.on_timeout(at)
-        self._loss_stats().timeouts += 1
-        rtt = window.srtt_us or 2 * self.reverse_latency
-        self._acks.append((at + rtt, self._ack_lost_end))
-
-    def _loss_stats(self) -> Recovery:
-        if self.recovery is None:
-            self.recovery = self._new_recovery(0.0, 1.0)
-        return self.recovery
+        elif probability:
+            seed = None if self.seed is None else f"{self.seed}/ack-loss"
+            self.ack_loss = AckLoss(probability, burst, seed)
 
     def _retransmit_path_us(self) -> float:
         """How long a retransmission sent now takes to reach the receiver: behind what
@@ -432,7 +391,8 @@ class Flow:
     def _acked_or_pending(self) -> int:
         if self._acks:
             return self._acks[-1][1]
-        return self._ack_lost_end if self._ack_lost_at is not None else self._acked
+        lost = self.ack_loss
+        return lost.end if lost is not None and lost.timeout_at is not None else self._acked
 
     def _schedule_ack(self, entry: _Released, now: float, end: int) -> None:
         # Taken when first checked: the receiver took the bytes as they were written (the
@@ -440,8 +400,15 @@ class Flow:
         # since the last poll; the ack starts back now.
         taken_at = entry.at if entry.polls == 0 else now
         arrives = taken_at + self.reverse_latency
-        if self.ack_loss is not None and self._ack_lost(now, end):
-            return
+        lost = self.ack_loss
+        window = self.window
+        if (
+            lost is not None
+            and lost.active
+            and window is not None
+            and lost.drop(now, end, self._acked_or_pending(), window)
+        ):
+            return  # covered by a later group, or the sender times out
         if arrives <= now and not self._acks:
             self._ack(now, end)
         else:

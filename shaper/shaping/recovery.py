@@ -64,7 +64,6 @@ class Recovery:
         self.holes: deque[Hole] = deque()
         # Totals, for the stats.
         self.lost = 0  # packets lost (first transmissions and retransmissions)
-        self.lost_acks = 0  # acknowledgements of this direction lost on the way back
         self.timeouts = 0  # retransmission timeouts
         self.delay_us = 0.0  # late delivery the losses added, summed over the holes
         self.stalled_us = 0.0  # time delivery was held by a hole (overlaps counted once)

@@ -305,14 +305,14 @@ def test_a_lost_last_acknowledgement_costs_the_sender_a_timeout():
     flow = transfer.flow
     flow.set_ack_loss(0.5, 1.0)
     assert flow.ack_loss is not None
-    flow.ack_loss.draw = Scripted(set(range(100))).draw  # type: ignore[method-assign]
+    flow.ack_loss.model.draw = Scripted(set(range(100))).draw  # type: ignore[method-assign]
     transfer.run(4 * MSS)
     # The data arrived on time; its acknowledgements never did, so the sender's timer
     # fired and the window fell to one segment; the retransmission's ack then came back.
     assert transfer.received == transfer.sent
     assert transfer.finished_at() == pytest.approx(35 * MS, abs=MS)
-    recovery = flow.recovery
-    assert recovery is not None and recovery.timeouts == 1 and recovery.lost_acks >= 1
+    acks = flow.ack_loss
+    assert acks.timeouts == 1 and acks.lost >= 1 and flow.recovery is None
     assert flow.in_flight == 0
     window = flow.window
     assert window is not None and window.cwnd_segments < 10  # from 1, not the initial 10
@@ -325,11 +325,11 @@ def test_a_lost_acknowledgement_followed_by_another_costs_nothing():
     transfer = Transfer(limits)
     transfer.flow.set_ack_loss(0.5, 1.0)
     assert transfer.flow.ack_loss is not None
-    transfer.flow.ack_loss.draw = Scripted({3}).draw  # type: ignore[method-assign]
+    transfer.flow.ack_loss.model.draw = Scripted({3}).draw  # type: ignore[method-assign]
     transfer.run(200_000)
     assert transfer.received == transfer.sent
-    recovery = transfer.flow.recovery
-    assert recovery is not None and recovery.lost_acks == 1 and recovery.timeouts == 0
+    acks = transfer.flow.ack_loss
+    assert acks.lost == 1 and acks.timeouts == 0
     assert transfer.finished_at() <= clean.finished_at() + 5 * MS
 
 
