@@ -18,6 +18,9 @@ repaired, and tells the window, as Linux's sender would learn it:
   doubling on each timeout without a fresh RTT sample). The window falls to one segment
   (`on_timeout`) and slow start begins again.
 
+A lost SYN or SYN-ACK is resent after Linux's initial 1 s timeout (`control_lost`); lost
+acknowledgements are ack_loss.py's.
+
 Times are microseconds, offsets are byte offsets of the stream, supplied by the flow.
 
 Where this departs from Linux: no SACK scoreboard, RACK, tail loss probe or F-RTO; a
