@@ -46,6 +46,17 @@ LIMIT_FLAGS = (
     ),
     ("link", "link", "shared (one link for every connection, the default) or per-connection"),
     ("tcp", "tcp", "emulated (each sender runs TCP across the path, the default) or off"),
+    (
+        "loss",
+        "loss",
+        "packets lost, e.g. 1%% or 0.01 (default 0); repaired as TCP would, so bytes arrive "
+        "late, never missing (needs tcp emulated)",
+    ),
+    (
+        "loss_burst",
+        "loss-burst",
+        "mean consecutive losses: 1 = independent (default), more = bursty (Gilbert model)",
+    ),
 )
 # Flag prefix and the direction it sets (None: both).
 DIRECTION_PREFIXES: tuple[tuple[str, str | None], ...] = (

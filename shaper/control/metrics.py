@@ -13,15 +13,35 @@ from collections import defaultdict
 from typing import Any
 
 from shaper.control.engine_view import ControlledEngine
-from shaper.model import units
+from shaper.model import chance, units
 from shaper.model.limits import DIRECTIONS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# (metric name, DirectionStats attribute, type, help)
+# (metric name, DirectionStats attribute, help, factor to the metric's unit)
 _DIRECTION_COUNTERS = (
-    ("shaper_bytes_in_total", "bytes_in", "Bytes read from the source of a direction"),
-    ("shaper_bytes_out_total", "bytes_out", "Bytes written to the sink of a direction"),
+    ("shaper_bytes_in_total", "bytes_in", "Bytes read from the source of a direction", 1),
+    ("shaper_bytes_out_total", "bytes_out", "Bytes written to the sink of a direction", 1),
+    ("shaper_lost_packets_total", "lost", "Packets the emulated path lost (all repaired)", 1),
+    (
+        "shaper_lost_acks_total",
+        "lost_acks",
+        "Acknowledgements of a direction's data lost on the way back",
+        1,
+    ),
+    ("shaper_retransmit_timeouts_total", "timeouts", "Emulated retransmission timeouts", 1),
+    (
+        "shaper_retransmit_delay_seconds_total",
+        "retransmit_delay_us",
+        "Lateness the repairs added to lost packets",
+        1e-6,
+    ),
+    (
+        "shaper_recovery_stalled_seconds_total",
+        "stalled_us",
+        "Time delivery stood still waiting for a retransmission",
+        1e-6,
+    ),
 )
 _DIRECTION_GAUGES = (
     ("shaper_rate_in_bytes_per_second", "rate_in", "Smoothed read rate, bytes per second"),
@@ -100,8 +120,8 @@ class MetricsCollector:
 
     def __init__(self) -> None:
         # connection id -> (route, {(direction, attr): bytes})
-        self._seen: dict[int, tuple[str, dict[tuple[str, str], int]]] = {}
-        self._closed: dict[tuple[str, str, str], int] = defaultdict(int)
+        self._seen: dict[int, tuple[str, dict[tuple[str, str], float]]] = {}
+        self._closed: dict[tuple[str, str, str], float] = defaultdict(int)
         self._connections: dict[str, int] = defaultdict(int)
 
     def render(self, engine: ControlledEngine, version: str = "") -> str:
@@ -122,7 +142,7 @@ class MetricsCollector:
         totals: dict[str, int] | None = None,
         version: str = "",
         route_labels: dict[str, str] | None = None,
-        closed: dict[str, dict[tuple[str, str], int]] | None = None,
+        closed: dict[str, dict[tuple[str, str], float]] | None = None,
         faults_fired: dict[str, int] | None = None,
     ) -> str:
         """Render one snapshot. `route_labels` maps a connection's route name to its label.
@@ -130,13 +150,13 @@ class MetricsCollector:
         it, counts are folded in when a scrape first misses a connection."""
         connections = list(stats.connections or ())
         route_names = list(dict.fromkeys(routes + [c.route for c in connections]))
-        current: dict[int, tuple[str, dict[tuple[str, str], int]]] = {}
+        current: dict[int, tuple[str, dict[tuple[str, str], float]]] = {}
         for conn in connections:
-            counts = {}
+            counts: dict[tuple[str, str], float] = {}
             for direction in DIRECTIONS:
                 d = getattr(conn, direction)
-                counts[(direction, "bytes_in")] = d.bytes_in
-                counts[(direction, "bytes_out")] = d.bytes_out
+                for _, attr, _, _ in _DIRECTION_COUNTERS:
+                    counts[(direction, attr)] = getattr(d, attr) or 0
             current[conn.id] = (conn.route, counts)
             if conn.id not in self._seen:
                 self._connections[conn.route] += 1
@@ -221,13 +241,13 @@ class MetricsCollector:
             for direction in DIRECTIONS:
                 labels = {"route": route, "direction": direction}
                 parts = [getattr(c, direction) for c in conns]
-                for name, attr, help_text in _DIRECTION_COUNTERS:
+                for name, attr, help_text, factor in _DIRECTION_COUNTERS:
                     if closed is not None:
                         before = closed.get(route_name, {}).get((direction, attr), 0)
                     else:
                         before = self._closed[(route_name, direction, attr)]
-                    value = before + sum(getattr(p, attr) for p in parts)
-                    ex.add(name, "counter", help_text, value, labels)
+                    moved = before + sum(getattr(p, attr) or 0 for p in parts)
+                    ex.add(name, "counter", help_text, moved * factor, labels)
                 for name, attr, help_text in _DIRECTION_GAUGES:
                     values = [getattr(p, attr) for p in parts]
                     known = [v for v in values if v is not None]
@@ -273,6 +293,7 @@ class MetricsCollector:
             latency = units.parse_duration(limits["latency"]) if "latency" in limits else None
             jitter = units.parse_duration(limits["jitter"]) if "jitter" in limits else None
             buffer = units.parse_size(limits["buffer"]) if "buffer" in limits else None
+            loss = chance.parse_loss(limits["loss"]) if "loss" in limits else None
         except units.UnitError:
             return
         ex.add(
@@ -301,6 +322,13 @@ class MetricsCollector:
             "gauge",
             "Engine-wide queue bound per connection",
             buffer,
+            labels,
+        )
+        ex.add(
+            "shaper_limit_loss_ratio",
+            "gauge",
+            "Engine-wide packet loss probability (0 to 1)",
+            loss,
             labels,
         )
         if "stall" in limits:

@@ -25,6 +25,7 @@ from shaper.control.openapi_parts import ok as _ok
 from shaper.control.openapi_parts import ref as _ref
 from shaper.control.openapi_routes import ROUTE_PATHS, ROUTE_SCHEMAS
 from shaper.engine.connection import CLOSED, CLOSING, CONNECTING, OPEN
+from shaper.model.chance import BURST_FORMS, LOSS_FORMS
 from shaper.model.limits import (
     JITTER_DISTRIBUTIONS,
     LIMIT_KEYS,
@@ -92,6 +93,8 @@ _DIRECTION_LIMITS: dict[str, Any] = {
         "stall": {"type": "boolean", "description": "Release nothing: the queue fills"},
         "link": {"type": "string", "enum": list(LINK_MODES)},
         "tcp": {"type": "string", "enum": list(TCP_MODES)},
+        "loss": {"type": "string", "description": LOSS_FORMS, "examples": ["0%", "1%"]},
+        "loss_burst": {"type": "number", "minimum": 1, "description": BURST_FORMS},
         "trace_rate": {
             "type": "string",
             "description": "Reported when rate is trace:NAME: the trace's mean rate "
@@ -114,6 +117,11 @@ del _DIRECTION_PATCH["required"]
 for _schema in _DIRECTION_PATCH["properties"].values():
     if _schema.get("type") == "string" and "enum" not in _schema:
         _schema["type"] = ["string", "number"]
+_DIRECTION_PATCH["properties"]["loss_burst"] = {
+    "type": ["number", "string"],
+    "description": BURST_FORMS,
+    "examples": [1, 3],
+}
 _DIRECTION_PATCH["properties"]["stall"] = {
     **_SWITCH,
     "description": "Release nothing: the queue fills. " + SWITCH_FORMS,
@@ -156,6 +164,27 @@ _DIRECTION_STATS = _exact(
         "srtt_us": {
             "type": ["number", "null"],
             "description": "The emulated sender's smoothed round-trip time, microseconds",
+        },
+        "lost": {
+            **_NULLABLE_INT,
+            "description": "Packets of this direction the path lost (data, retransmissions, "
+            "SYN or SYN-ACK); null: loss never set",
+        },
+        "lost_acks": {
+            **_NULLABLE_INT,
+            "description": "Acknowledgements of this direction's data lost on the way back",
+        },
+        "timeouts": {
+            **_NULLABLE_INT,
+            "description": "Retransmission timeouts of the emulated sender (handshake too)",
+        },
+        "retransmit_delay_us": {
+            "type": ["number", "null"],
+            "description": "Lateness the repairs added to the lost packets, summed, us",
+        },
+        "stalled_us": {
+            "type": ["number", "null"],
+            "description": "Time delivery stood still waiting for a retransmission, us",
         },
     }
 )
@@ -343,6 +372,12 @@ _INLINE_PROFILE = {
         "name": _PROFILE_NAME,
         "description": {"type": "string"},
         "source": {"type": "string", "description": "Where the numbers come from"},
+        "seed": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The engine's seed while applied (loss, jitter, faults), unless "
+            "the engine was started with one",
+        },
         "upstream": _ref("DirectionLimitsPatch"),
         "downstream": _ref("DirectionLimitsPatch"),
         "scenario": {

@@ -23,6 +23,7 @@ from shaper.engine.timers import LoopTimers, TimerFdTimers
 from shaper.model import snapshots as stats
 from shaper.model.addresses import format_address
 from shaper.model.limits import Limits
+from shaper.shaping.flow import Flow
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
 CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that does not read
@@ -134,8 +135,10 @@ class Connection:
         record: Callable[[str, str, int | None], None],
         on_closed: Callable[[Connection], None],
         route_name: str = "",
+        seed: int = 0,
     ):
         self.id = conn_id
+        self.seed = seed
         self.route = route  # its route, described: "LISTEN -> UPSTREAM"
         self.route_name = route_name
         self.loop = loop
@@ -159,7 +162,8 @@ class Connection:
             self._link_for("upstream", limits),
             self._pipe_finished,
             opened=opened,
-            seed=conn_id * 2,
+            # Loss and jitter draws: the engine's seed, this connection, this direction.
+            seed=f"{seed}/{conn_id}/upstream",
         )
         self.downstream = Pipe(
             "downstream",
@@ -169,7 +173,7 @@ class Connection:
             self._link_for("downstream", limits),
             self._pipe_finished,
             opened=opened,
-            seed=conn_id * 2 + 1,
+            seed=f"{seed}/{conn_id}/downstream",
         )
         self._set_reverse_latencies(limits)
         self.client = Leg(self, "client", source_of=self.upstream, sink_of=self.downstream)
@@ -196,18 +200,33 @@ class Connection:
         # An acknowledgement travels back the other direction's way.
         self.upstream.flow.reverse_latency = float(limits.downstream.latency)
         self.downstream.flow.reverse_latency = float(limits.upstream.latency)
+        # ... and is lost as often as that direction's packets.
+        self.upstream.flow.set_ack_loss(limits.downstream.loss, limits.downstream.loss_burst)
+        self.downstream.flow.set_ack_loss(limits.upstream.loss, limits.upstream.loss_burst)
 
     # -- the emulated handshake -------------------------------------------------------
 
     def _start_handshake(self) -> None:
-        self.upstream.send_control(SYN_SIZE, self._syn_arrived)
+        self._send_control(self.upstream, SYN_SIZE, self._syn_arrived)
+
+    def _send_control(self, pipe: Pipe, size: int, on_arrival: Callable[[float], None]) -> None:
+        """A SYN or SYN-ACK along `pipe`'s path; a lost one goes again after the timeout."""
+        if self.state == CLOSED:
+            return
+        recovery = pipe.flow.recovery
+        wait = recovery.control_lost() if recovery is not None else None
+        if wait is None:
+            pipe.send_control(size, on_arrival)
+        else:
+            self.loop.call_later(wait / 1_000_000, self._send_control, pipe, size, on_arrival)
 
     def _syn_arrived(self, at: float) -> None:
         if self.state != CLOSED:
-            self.downstream.send_control(SYN_ACK_SIZE, self._syn_ack_arrived)
+            self._send_control(self.downstream, SYN_ACK_SIZE, self._syn_ack_arrived)
 
     def _syn_ack_arrived(self, at: float) -> None:
         # The client's connect() would return now: its bytes may go, behind its ACK.
+        # (A lost ACK is not modelled: the client's first data would carry it.)
         if self.state != CLOSED:
             self.upstream.send_control(ACK_SIZE, self._ack_arrived)
             self.upstream.open()
@@ -428,6 +447,29 @@ def pipe_stats(
         window.in_flight if window is not None else None,
         window.phase if window is not None else None,
         window.srtt_us if window is not None else None,
+        *loss_figures(flow),
+    )
+
+
+# The DirectionStats fields loss_figures fills, in its order.
+LOSS_FIGURES = ("lost", "lost_acks", "timeouts", "retransmit_delay_us", "stalled_us")
+
+
+def loss_figures(
+    flow: Flow,
+) -> tuple[int | None, int | None, int | None, float | None, float | None]:
+    """(lost, lost_acks, timeouts, retransmit_delay_us, stalled_us) of one direction; None
+    each while it never had loss set, either way."""
+    recovery, acks = flow.recovery, flow.ack_loss
+    if recovery is None and acks is None:
+        return (None, None, None, None, None)
+    timeouts = (recovery.timeouts if recovery else 0) + (acks.timeouts if acks else 0)
+    return (
+        recovery.lost if recovery else 0,
+        acks.lost if acks else 0,
+        timeouts,
+        round(recovery.delay_us, 1) if recovery else 0.0,
+        round(recovery.stalled_us, 1) if recovery else 0.0,
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shaper.engine import kernel
-from shaper.engine.connection import Connection, Leg
+from shaper.engine.connection import LOSS_FIGURES, Connection, Leg, loss_figures
 from shaper.engine.fault_runner import FaultRunner
 from shaper.engine.link_runner import LinkRunner
 from shaper.engine.listener import Listener, Refuser
@@ -90,7 +90,7 @@ class Engine:
         }
         # Bytes moved by closed connections, per route name and (direction, counter):
         # what /metrics adds to the open connections' counts to stay monotonic.
-        self.route_totals: dict[str, dict[tuple[str, str], int]] = {}
+        self.route_totals: dict[str, dict[tuple[str, str], float]] = {}
         self._next_id = 1
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -100,6 +100,7 @@ class Engine:
         # The seed every random draw of the engine derives from (which connections a fault
         # touches, a slicer's sizes): reported in /v1/status so a run can be replayed.
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self._seed_given = seed is not None  # a profile's seed does not override --seed
         self.fault_runner = FaultRunner(self.seed, self.record)
         for spec in faults or ():
             self.fault_runner.add(spec, ())
@@ -116,6 +117,8 @@ class Engine:
         }
         self._sweeper = loop.call_later(SWEEP_EVERY, self._sweep)
         self.started_at = time.time()
+        # The seed in force, so a run can be replayed (--seed): loss, jitter, faults.
+        self.record("seed", f"random draws (loss, jitter, faults) seeded with {self.seed}")
         try:
             for listener in self._listeners.values():
                 if listener.limits is not None:
@@ -206,6 +209,7 @@ class Engine:
             self.record,
             self._closed,
             route_name=route.name,
+            seed=self.seed,
         )
         self.connections[conn_id] = conn
         dial_delay = 0.0
@@ -290,6 +294,11 @@ class Engine:
             for name in ("bytes_in", "bytes_out"):
                 key = (pipe.direction, name)
                 route[key] = route.get(key, 0) + getattr(pipe.flow, name)
+            # Loss counters stay monotonic in /metrics too.
+            for name, value in zip(LOSS_FIGURES, loss_figures(pipe.flow), strict=True):
+                if value:
+                    key = (pipe.direction, name)
+                    route[key] = route.get(key, 0) + value
         if conn.reset_seen:
             self.totals["resets"] += 1
         if conn.server_addr:
@@ -517,6 +526,10 @@ class Engine:
         self._set_profile_faults(profile)
         self.profile_name = profile.name
         self.record("profile", f"profile {profile.name} applied")
+        if profile.seed is not None and not self._seed_given and profile.seed != self.seed:
+            # New connections draw from it (those open keep their streams).
+            self.seed = self.fault_runner.seed = profile.seed
+            self.record("seed", f"random draws seeded with {self.seed} (profile {profile.name})")
         if profile.scenario is not None:
             loop = self._loop if self._started else asyncio.get_running_loop()
             phase_faults = profile.phase_faults

@@ -86,7 +86,7 @@ class Pipe:
         link: LinkRunner,
         on_finished: Callable[[Pipe], None],
         opened: bool = True,
-        seed: int | None = None,
+        seed: int | str | None = None,
     ):
         self.direction = direction
         self.loop = loop

@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from shaper.model import traces, units
+from shaper.model import chance, traces, units
 from shaper.model.errors import FieldError
 from shaper.model.traces import Trace
 
@@ -47,11 +47,18 @@ class DirectionLimits:
     # The link's delivery opportunities when `rate` was given as trace:NAME (rate then
     # holds its mean, for everything that only needs a number: display, slice sizes).
     trace: Trace | None = None
+    # Per-packet loss probability, 0 <= loss < 1. The emulated sender repairs every loss:
+    # bytes arrive late, never missing (see shaping/recovery.py).
+    loss: float = 0.0
+    # Mean run of consecutive losses: 1 = independent; more = a two-state Gilbert model.
+    loss_burst: float = 1.0
 
     @property
     def shaped(self) -> bool:
         """False when bytes can pass straight through (the relay fast path)."""
-        return bool(self.rate or self.latency or self.jitter or self.stall or self.trace)
+        return bool(
+            self.rate or self.latency or self.jitter or self.stall or self.trace or self.loss
+        )
 
     def rate_text(self) -> str:
         """The rate as it is written: a unit string, or trace:NAME."""
@@ -76,6 +83,8 @@ class DirectionLimits:
             "stall": self.stall,
             "link": self.link,
             "tcp": self.tcp,
+            "loss": chance.format_loss(self.loss),
+            "loss_burst": chance.format_burst(self.loss_burst),
         }
 
     def with_trace_loaded(self, where: str = "") -> DirectionLimits:
@@ -139,6 +148,15 @@ class DirectionLimits:
         if self.latency > 600_000_000:
             raise LimitError(
                 prefix + "latency", units.format_duration(self.latency), "a duration up to 600s"
+            )
+        if self.loss and self.tcp != "emulated":
+            raise LimitError(
+                prefix + "loss",
+                chance.format_loss(self.loss),
+                "0% while tcp = off, or tcp = emulated",
+                message=f"{prefix}loss: {chance.format_loss(self.loss)} needs tcp = emulated: "
+                "a lost packet is repaired by the emulated sender, and with tcp = off there is "
+                "none; set tcp = emulated or loss = 0%",
             )
 
 
@@ -208,6 +226,8 @@ _PARSERS = {
     "stall": units.parse_switch,
     "link": _choice("link", LINK_MODES),
     "tcp": _choice("tcp", TCP_MODES),
+    "loss": chance.parse_loss,
+    "loss_burst": chance.parse_burst,
 }
 LIMIT_KEYS = tuple(_PARSERS)
 

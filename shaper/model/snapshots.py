@@ -63,6 +63,15 @@ class DirectionStats:
     in_flight: int | None = None
     tcp_phase: str | None = None
     srtt_us: float | None = None
+    # Loss (None while this direction has never had loss set): packets of this direction
+    # lost (data, retransmissions, SYN or SYN-ACK), acknowledgements of its data lost on
+    # the way back, retransmission timeouts, the lateness the repairs added to the lost
+    # packets (summed) and the time delivery stood still waiting for one (us).
+    lost: int | None = None
+    lost_acks: int | None = None
+    timeouts: int | None = None
+    retransmit_delay_us: float | None = None
+    stalled_us: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,6 +181,11 @@ def aggregate(
         source_rcvbuf=total("source_rcvbuf"),
         sink_sndbuf=total("sink_sndbuf"),
         in_flight=total("in_flight"),
+        lost=total("lost"),
+        lost_acks=total("lost_acks"),
+        timeouts=total("timeouts"),
+        retransmit_delay_us=total("retransmit_delay_us"),
+        stalled_us=total("stalled_us"),
     )
 
 

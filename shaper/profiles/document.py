@@ -65,6 +65,8 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         data["description"] = profile.description
     if profile.source:
         data["source"] = profile.source
+    if profile.seed is not None:
+        data["seed"] = profile.seed
     data.update(_limits_tables(profile.limits))
     if profile.scenario is not None:
         data["scenario"] = profile.scenario.to_dict()

@@ -74,6 +74,9 @@ class Profile:
     faults: tuple[FaultSpec, ...] = ()  # put in force with the profile
     # The faults of each scenario phase (by index), in force while the phase holds.
     phase_faults: tuple[tuple[FaultSpec, ...], ...] = ()
+    # The engine's seed while this profile is applied (loss, jitter, faults), unless the
+    # engine was given one (--seed wins, as flags win over a profile's limits).
+    seed: int | None = None
 
     def with_overrides(self, changes: Mapping[str, Any]) -> Profile:
         """A copy where `changes` (partial limits of unit strings) win over the base limits and
@@ -93,6 +96,7 @@ class Profile:
             "limits": self.limits.to_dict(),
             "scenario": self.scenario.to_dict() if self.scenario else None,
             "faults": [fault_to_dict(f) for f in self.faults],
+            "seed": self.seed,
         }
 
 

@@ -21,7 +21,17 @@ from shaper.profiles.model import (
 )
 from shaper.shaping.scenario import Scenario, ScenarioError
 
-TOP_KEYS = ("name", "description", "source", "upstream", "downstream", "scenario", "faults")
+TOP_KEYS = (
+    "name",
+    "description",
+    "source",
+    "seed",
+    "upstream",
+    "downstream",
+    "scenario",
+    "faults",
+)
+SEED_FORM = "a whole number from 0 (e.g. seed = 42)"
 SCENARIO_KEYS = ("repeat", "phases")
 PHASE_KEYS = ("name", "duration", "upstream", "downstream", "faults", "offline")
 OFFLINE = "offline"  # the name of the fault an `offline = true` phase puts in force
@@ -98,6 +108,10 @@ def profile_from_dict(
 
     faults = _faults(data.get("faults", []), fail)
 
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise fail("seed", f"seed: invalid seed {seed!r}: expected {SEED_FORM}", seed, SEED_FORM)
+
     return Profile(
         name=name,
         limits=limits,
@@ -106,6 +120,7 @@ def profile_from_dict(
         scenario=scenario,
         faults=faults,
         phase_faults=phase_faults if any(phase_faults) else (),
+        seed=seed,
         origin=origin or (ORIGIN_INLINE if source == "<inline>" else ORIGIN_FILE),
         path=None if source == "<inline>" else source,
     )

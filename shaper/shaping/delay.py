@@ -60,6 +60,13 @@ class DelayLine:
         self.size -= len(item.data)
         return item
 
+    def take(self, nbytes: int) -> memoryview:
+        """The first `nbytes` of the head item (fewer than it holds); the rest stays."""
+        item = self._items[0]
+        head, item.data = item.data[:nbytes], item.data[nbytes:]
+        self.size -= nbytes
+        return head
+
     def pop_due(self, now: float) -> memoryview | None:
         if self._items and self._items[0].deliver <= now:
             return self.pop().data

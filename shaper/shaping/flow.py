@@ -25,10 +25,13 @@ from collections import deque
 from collections.abc import Callable
 
 from shaper.model.limits import DirectionLimits
+from shaper.shaping.ack_loss import AckLoss
 from shaper.shaping.bottleneck import Bottleneck, Chunk
 from shaper.shaping.delay import EMPTY, DelayLine
 from shaper.shaping.jitter import Jitter
-from shaper.shaping.window import SenderWindow
+from shaper.shaping.loss import LossModel
+from shaper.shaping.recovery import Recovery
+from shaper.shaping.window import MSS, SenderWindow
 
 # A receiver that has not taken delivered bytes is asked again after this long, doubling
 # while it takes nothing: a slow reader costs a few ioctls a second, not a thousand.
@@ -55,14 +58,19 @@ class Flow:
         limits: DirectionLimits,
         now: float = 0.0,
         *,
-        seed: int | None = None,
+        seed: int | str | None = None,
         opened: bool = True,
     ):
         self.link = link
         link.flows += 1
         self.limits = limits
         self.wire = DelayLine(limits.latency)
-        self.jitter = Jitter(limits.jitter, limits.jitter_distribution, seed)
+        # Each random stream derives from the seed: the same seed, the same draws.
+        self.seed = seed
+        self.jitter = Jitter(
+            limits.jitter, limits.jitter_distribution, None if seed is None else f"{seed}/jitter"
+        )
+        self.recovery: Recovery | None = None  # made when loss is first set
         self.window: SenderWindow | None = SenderWindow(now) if _emulated(limits) else None
         self.is_open = opened  # False until the emulated handshake lets bytes through
         self.queued = 0  # this flow's bytes in the shared queue, slice on the link included
@@ -81,6 +89,10 @@ class Flow:
         self._acked = 0
         self._loss_reported_at: float | None = None  # when the sender learns of a drop
         self._loss_seq = 0  # the offset of the byte the queue refused
+        self._left = 0  # stream offset of the bytes that left the link
+        self.ack_loss: AckLoss | None = None  # acks lost on the way back (set_ack_loss)
+        self._held = False  # the wire's head waits for a lost packet's retransmission
+        self._configure_loss(limits)
 
     # -- state -------------------------------------------------------------------------
 
@@ -150,13 +162,19 @@ class Flow:
     def next_deadline(self) -> float | None:
         deadline = None
         head = self.wire.head
+        recovery = self.recovery
+        if recovery is not None and recovery.holes:
+            deadline = recovery.next_deadline(self.window)
         if head is not None:
-            if head.on_arrival is not None or not self.sink_blocked:
-                deadline = head.deliver
-            else:
+            if self._held and head.on_arrival is None:
+                pass  # waits for a retransmission: the recovery's deadline above
+            elif head.on_arrival is not None or not self.sink_blocked:
+                deadline = head.deliver if deadline is None else min(deadline, head.deliver)
+            elif self._next_due is not None:
                 # Held at a blocked sink: wake when the next bytes arrive there, to count
                 # them as held (they then count against the bound without the window).
-                deadline = self._next_due
+                due = self._next_due
+                deadline = due if deadline is None else min(deadline, due)
         if self._released:
             check = self._released[0].check_at
             deadline = check if deadline is None else min(deadline, check)
@@ -166,6 +184,8 @@ class Flow:
         loss = self._loss_reported_at
         if loss is not None:
             deadline = loss if deadline is None else min(deadline, loss)
+        if self.ack_loss is not None and (lost := self.ack_loss.timeout_at) is not None:
+            deadline = lost if deadline is None else min(deadline, lost)
         return deadline
 
     # -- inputs ------------------------------------------------------------------------
@@ -195,8 +215,13 @@ class Flow:
     def departed(self, depart: float, chunk: Chunk[Flow]) -> None:
         """Called by the link: `chunk` has been serialized and is on the wire."""
         self.queued -= chunk.size
-        data = chunk.data if chunk.data is not None else EMPTY
-        self.wire.push(depart, data, self.jitter.sample(), chunk.on_arrival)
+        if chunk.data is None:
+            self.wire.push(depart, EMPTY, self.jitter.sample(), chunk.on_arrival)
+            return
+        arrive = self.wire.push(depart, chunk.data, self.jitter.sample())
+        if self.recovery is not None and self.window is not None:  # no sender, no repair
+            self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency)
+        self._left += chunk.size
 
     def set_sink_blocked(self, now: float, blocked: bool) -> None:
         self.sink_blocked = blocked
@@ -212,6 +237,8 @@ class Flow:
         self.jitter.distribution = limits.jitter_distribution
         if limits.latency != old.latency:
             self.wire.set_latency(limits.latency)
+        if (limits.loss, limits.loss_burst) != (old.loss, old.loss_burst):
+            self._configure_loss(limits)
         if _emulated(limits) != _emulated(old):
             # A fresh sender: bytes already under way are not counted against it.
             self.window = SenderWindow(now) if _emulated(limits) else None
@@ -220,7 +247,12 @@ class Flow:
             self._acks.clear()
             self._sent = self._acked = self._written
             self._loss_reported_at = None
+            if self.ack_loss is not None:
+                self.ack_loss.timeout_at = None
             self.is_open = True
+            if self.recovery is not None:
+                self.recovery.forget()  # no sender left to repair them: they go now
+                self._held = False
 
     def move_to(self, link: Bottleneck[Flow]) -> None:
         """Go through another link from now on; the caller waits until nothing of this flow
@@ -246,6 +278,13 @@ class Flow:
         out: list[memoryview] = []
         wire = self.wire
         released = 0
+        recovery = self.recovery
+        self._held = False
+        if recovery is not None:
+            # Repaired holes go at once, even behind a blocked sink: what they held is then
+            # only waiting for its turn, and a past repair is no deadline to wake for.
+            while recovery.repaired(now) is not None:
+                pass
         while True:
             head = wire.head
             if head is None or head.deliver > now:
@@ -256,6 +295,16 @@ class Flow:
                 continue
             if self.sink_blocked:
                 break
+            if recovery is not None and recovery.holes:
+                offset = self._written + released
+                hole = recovery.holes[0]
+                if offset + len(head.data) > hole.start:
+                    before = hole.start - offset
+                    if before > 0:  # what precedes the hole goes; the rest waits
+                        out.append(wire.take(before))
+                        released += before
+                    self._held = True
+                    break
             data = wire.pop().data
             out.append(data)
             released += len(data)
@@ -285,10 +334,49 @@ class Flow:
         while acks and acks[0][0] <= now:
             _, end = acks.popleft()
             self._ack(now, end)
+        recovery = self.recovery
+        if recovery is not None and recovery.holes:
+            recovery.advance(now, self.window, self._retransmit_path_us())
+        ack_loss = self.ack_loss
+        if ack_loss is not None and ack_loss.timeout_at is not None and ack_loss.timeout_at <= now:
+            self._acks.append(ack_loss.expire(self.window, 2 * self.reverse_latency))
         loss = self._loss_reported_at
         if loss is not None and loss <= now:
             self._loss_reported_at = None
             self.window.on_congestion(loss, self._loss_seq)
+
+    # -- loss ---------------------------------------------------------------------------
+
+    def _configure_loss(self, limits: DirectionLimits) -> None:
+        if self.recovery is None:
+            if not limits.loss:
+                return
+            self.recovery = self._new_recovery(limits.loss, limits.loss_burst)
+        else:
+            self.recovery.configure(limits.loss, limits.loss_burst)
+
+    def _new_recovery(self, probability: float, burst: float) -> Recovery:
+        seed = self.seed
+
+        def stream(name: str) -> LossModel:
+            return LossModel(probability, burst, None if seed is None else f"{seed}/{name}")
+
+        return Recovery(stream("loss"), retransmits=stream("retransmit"))
+
+    def set_ack_loss(self, probability: float, burst: float) -> None:
+        """The loss of the path the acknowledgements take back (the other direction's)."""
+        if self.ack_loss is not None:
+            self.ack_loss.configure(probability, burst)
+        elif probability:
+            seed = None if self.seed is None else f"{self.seed}/ack-loss"
+            self.ack_loss = AckLoss(probability, burst, seed)
+
+    def _retransmit_path_us(self) -> float:
+        """How long a retransmission sent now takes to reach the receiver: behind what
+        the shared queue holds, its own serialization, then the wire."""
+        rate = self.link.limits.rate
+        serialize = (self.link.queued + MSS) * 8 * 1_000_000 / rate if rate else 0.0
+        return serialize + self.limits.latency
 
     # -- internals ---------------------------------------------------------------------
 
@@ -306,7 +394,10 @@ class Flow:
             self._schedule_ack(head, now, head.end)
 
     def _acked_or_pending(self) -> int:
-        return self._acks[-1][1] if self._acks else self._acked
+        if self._acks:
+            return self._acks[-1][1]
+        lost = self.ack_loss
+        return lost.end if lost is not None and lost.timeout_at is not None else self._acked
 
     def _schedule_ack(self, entry: _Released, now: float, end: int) -> None:
         # Taken when first checked: the receiver took the bytes as they were written (the
@@ -314,6 +405,15 @@ class Flow:
         # since the last poll; the ack starts back now.
         taken_at = entry.at if entry.polls == 0 else now
         arrives = taken_at + self.reverse_latency
+        lost = self.ack_loss
+        window = self.window
+        if (
+            lost is not None
+            and lost.active
+            and window is not None
+            and lost.drop(now, end, self._acked_or_pending(), window)
+        ):
+            return  # covered by a later group, or the sender times out
         if arrives <= now and not self._acks:
             self._ack(now, end)
         else:

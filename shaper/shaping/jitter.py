@@ -12,15 +12,23 @@ class Jitter:
     never lets a later slice overtake an earlier one, so jitter never reorders.
     """
 
-    def __init__(self, amount: float = 0, distribution: str = "uniform", seed: int | None = None):
+    def __init__(
+        self, amount: float = 0, distribution: str = "uniform", seed: int | str | None = None
+    ):
         self.amount = amount
         self.distribution = distribution
-        self._random = random.Random(seed)
+        self._seed = seed
+        # Made at the first sample: a generator's state is 2.5 KB, and two per connection
+        # were a fifth of the engine's memory per connection, jitter or not.
+        self._random: random.Random | None = None
 
     def sample(self) -> float:
         if not self.amount:
             return 0.0
+        rng = self._random
+        if rng is None:
+            rng = self._random = random.Random(self._seed)
         if self.distribution == "normal":
-            value = self._random.gauss(0.0, self.amount)
+            value = rng.gauss(0.0, self.amount)
             return max(-3 * self.amount, min(3 * self.amount, value))
-        return self._random.uniform(-self.amount, self.amount)
+        return rng.uniform(-self.amount, self.amount)

@@ -20,6 +20,17 @@ MISTAKES = [
         "shaper serve",
         "argument --rate",
     ),
+    (
+        ["serve", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--down-loss", "5"],
+        "shaper serve",
+        "for 5% write '5%'",
+    ),
+    (
+        ["serve", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--loss", "1%"]
+        + ["--tcp", "off"],
+        "shaper serve",
+        "needs tcp = emulated",
+    ),
     (["serve", "--listen", "127.0.0.1:0"], "shaper serve", "--upstream is required"),
     (["limits", "--connection", "one"], "shaper limits", "argument --connection"),
     (["profiles"], "shaper profiles", "required: VERB"),

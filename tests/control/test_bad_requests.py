@@ -168,3 +168,16 @@ async def test_stream_interval_is_a_plain_number(env: EngineEnv, interval: str):
     status, body = await env.request("GET", f"/v1/stream?interval={interval}")
     assert status == 400 and body["field"] == "interval", body
     assert "seconds from 0.05 to 60" in body["error"]
+
+
+async def test_loss_is_patched_and_a_bad_loss_is_a_400_naming_it(env: EngineEnv):
+    body = json.dumps({"downstream": {"loss": "2%", "loss_burst": 3}})
+    status, _, data = await send(env, "PATCH", "/v1/limits", body, "application/json")
+    assert status == 200, data
+    assert env.engine.limits.downstream.loss == pytest.approx(0.02)
+    assert env.engine.limits.downstream.loss_burst == 3
+    body = json.dumps({"upstream": {"loss": "150%"}})
+    status, _, data = await send(env, "PATCH", "/v1/limits", body, "application/json")
+    assert status == 400
+    assert data["field"] == "upstream.loss" and "percentage" in data["accepted"]
+    assert env.engine.limits.upstream.loss == 0  # nothing changed

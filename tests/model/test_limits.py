@@ -30,6 +30,8 @@ DEFAULT_DICT = {
     "stall": False,
     "link": "shared",
     "tcp": "emulated",
+    "loss": "0%",
+    "loss_burst": 1,
 }
 
 
@@ -77,6 +79,8 @@ def test_to_dict_uses_unit_strings():
         "stall": True,
         "link": "per-connection",
         "tcp": "off",
+        "loss": "0%",
+        "loss_burst": 1,
     }
     assert set(direction.to_dict()) == set(LIMIT_KEYS)
 
@@ -521,3 +525,52 @@ def test_link_and_tcp_modes(key, good, bad):
             DirectionLimits().patched({key: value})
         assert info.value.field == key
         assert " or ".join(good) in str(info.value)
+
+
+# -- loss -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1%", 0.01), ("0.5 %", 0.005), ("0.01", 0.01), (0.03, 0.03), (0, 0.0), ("0%", 0.0)],
+)
+def test_loss_takes_a_percentage_or_a_fraction(raw, expected):
+    limits = DirectionLimits().patched({"loss": raw})
+    assert limits.loss == pytest.approx(expected)
+    assert limits.shaped is bool(expected)
+    # What to_dict writes reads back to the same limit.
+    again = DirectionLimits().patched({"loss": limits.to_dict()["loss"]})
+    assert again.loss == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("raw", ["100%", "1", "2", "-1%", "-0.1", "lots", True, None, "nan"])
+def test_loss_outside_zero_to_one_is_refused_naming_the_forms(raw):
+    with pytest.raises(LimitError) as caught:
+        DirectionLimits().patched({"loss": raw}, where="downstream")
+    assert caught.value.field == "downstream.loss"
+    assert "percentage" in str(caught.value)
+
+
+def test_a_bare_one_is_explained_as_a_fraction():
+    with pytest.raises(LimitError, match="write '1%'"):
+        DirectionLimits().patched({"loss": "1"})
+
+
+def test_loss_needs_the_emulated_sender():
+    with pytest.raises(LimitError, match="needs tcp = emulated") as caught:
+        DirectionLimits().patched({"loss": "1%", "tcp": "off"}, where="upstream")
+    assert caught.value.field == "upstream.loss"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(1, 1.0), ("3", 3.0), (2.5, 2.5)])
+def test_loss_burst_is_a_mean_of_one_or_more(raw, expected):
+    limits = DirectionLimits().patched({"loss_burst": raw})
+    assert limits.loss_burst == expected
+    assert DirectionLimits().patched({"loss_burst": limits.to_dict()["loss_burst"]}) == limits
+
+
+@pytest.mark.parametrize("raw", [0, "0.5", "-2", "3%", "many", False, 5000])
+def test_loss_burst_below_one_is_refused(raw):
+    with pytest.raises(LimitError) as caught:
+        DirectionLimits().patched({"loss_burst": raw})
+    assert caught.value.field == "loss_burst"

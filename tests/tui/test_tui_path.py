@@ -327,3 +327,33 @@ def test_an_empty_queue_and_no_connections_read_plainly():
     # and bytes nobody was seen holding yet are the next poll's to tell
     assert fit([holders_forms(held, queued=0)], 40).plain == "queue empty"
     assert fit([holders_forms(LinkView(connections=2), queued=4096)], 40).plain == "held by …"
+
+
+# ---- loss ---------------------------------------------------------------------------------
+
+
+async def test_connection_view_and_panel_show_losses():
+    conns = sample_connections()
+    conns[0] = dataclasses.replace(
+        conns[0],
+        downstream=dataclasses.replace(
+            conns[0].downstream, lost=7, lost_acks=1, timeouts=2, retransmit_delay_us=9e5,
+            stalled_us=1_500_000.0,
+        ),
+    )
+    app = ShaperApp(source_with(conns))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_connection(pilot, 0)
+        _, down = panel_text(app, "#conn-downstream")
+        assert "lost 7" in down, down
+        _, up = panel_text(app, "#conn-upstream")
+        assert "lost" not in up  # loss never set there: nothing to say
+
+
+def test_loss_forms_shorten_to_the_count():
+    from tui.widgets.path import loss_forms
+
+    forms = [f.plain for f in loss_forms((3, 1, 2_500_000.0))]
+    assert forms[0] == "lost 3 pkts, 1 rto, stalled 2.5s"
+    assert forms[-1] == "lost 3"
+    assert loss_forms(None) == []

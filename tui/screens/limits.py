@@ -39,6 +39,8 @@ FIELDS = [
     ("stall", "stall", "true or false"),
     ("link", "link", "shared or per-connection"),
     ("tcp", "tcp sender", "emulated or off"),
+    ("loss", "loss", "1%, 0.01, 0"),
+    ("loss_burst", "loss burst", "1 (independent), 3"),
 ]
 # The fields that take one of a few words: typing offers the rest of the word (→ takes it).
 CHOICES = {

@@ -221,6 +221,28 @@ def window_forms(window: tuple[int, int] | None) -> list[Text]:
             _t("cwnd ", (f"≤{fmt.short_size(cwnd)}", "bold"))]
 
 
+def loss_forms(loss: tuple[int, int, float] | None) -> list[Text]:
+    """Packets lost, retransmission timeouts and the time delivery stood still waiting
+    for a repair (None: loss never set)."""
+    if loss is None:
+        return []
+    lost, timeouts, stalled_us = loss
+    style = "yellow" if lost else ""
+    count = (str(lost), f"bold {style}".strip())
+    stalled = (f"{stalled_us / 1_000_000:.1f}s", "bold")
+    return [
+        _t("lost ", count, " pkts, ", (str(timeouts), "bold"), " rto, stalled ", stalled),
+        _t("lost ", count, " rto ", (str(timeouts), "bold"), " ", stalled),
+        _t("lost ", count),
+    ]
+
+
+def loss_of(stats: DirectionStats) -> tuple[int, int, float] | None:
+    if stats.lost is None:
+        return None
+    return (stats.lost, stats.timeouts or 0, stats.stalled_us or 0.0)
+
+
 def sender_forms(stats: DirectionStats) -> tuple[list[list[Text]], list[list[Text]]]:
     """One connection's sender, as two groups of pieces: its window and what is in flight;
     its phase, smoothed RTT and the link it uses."""
@@ -233,6 +255,8 @@ def sender_forms(stats: DirectionStats) -> tuple[list[list[Text]], list[list[Tex
         window.append([_t("cwnd ", (fmt.short_size(stats.cwnd), "bold"))])
     if stats.in_flight is not None:
         window.append(flight_forms(stats.in_flight))
+    if stats.lost is not None:
+        window.append(loss_forms(loss_of(stats)))
     phase = stats.tcp_phase or "?"
     about: list[list[Text]] = [[_t((phase, "italic")), _t((PHASES.get(phase, phase), "italic"))]]
     if stats.srtt_us is not None:
@@ -254,6 +278,7 @@ class PathInfo(Widget):
     queued: reactive[int | None] = reactive(None, layout=False)
     in_flight: reactive[int | None] = reactive(None, layout=False)
     sender: reactive[DirectionStats | None] = reactive(None, layout=False)
+    loss: reactive[tuple[int, int, float] | None] = reactive(None, layout=False)
 
     def groups(self) -> tuple[list[list[Text]], list[list[Text]]]:
         """The pieces of the first line and of the second, each in order of importance."""
@@ -261,7 +286,15 @@ class PathInfo(Widget):
             return sender_forms(self.sender)
         view = self.view or LinkView()
         first = [f for f in (holders_forms(view, self.queued), own_forms(view)) if f]
-        second = [f for f in (flight_forms(self.in_flight), window_forms(view.window)) if f]
+        second = [
+            f
+            for f in (
+                flight_forms(self.in_flight),
+                window_forms(view.window),
+                loss_forms(self.loss),
+            )
+            if f
+        ]
         return first, second
 
     def render(self) -> Text:

@@ -22,7 +22,7 @@ from textual.widgets import Label, Sparkline
 from shaper.model.limits import DirectionLimits
 from shaper.model.snapshots import ConnectionStats, DirectionStats
 from tui import format as fmt
-from tui.widgets.path import LinkView, PathInfo, link_view
+from tui.widgets.path import LinkView, PathInfo, link_view, loss_of
 
 ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}
 ARROWS = {"upstream": "▲", "downstream": "▼"}
@@ -244,6 +244,7 @@ class DirectionPanel(Vertical):
             if limits_changed:
                 self.show_connections(self._conns)
             path.in_flight = s.in_flight
+            path.loss = loss_of(s)
             path.queued = s.queue if diagram.link.queued is None else diagram.link.queued
         self.query_one(Sparkline).data = list(self.history)
         rates = Text()
