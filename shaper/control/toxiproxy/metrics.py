@@ -23,7 +23,7 @@ def render_metrics(collection: ProxyCollection) -> str:
     routes = {collection.route_of(name): name for name in collection.names()}
     # Closed connections are counted under their route's description (LISTEN -> UPSTREAM).
     described = {engine.route_state(route).description: route for route in routes}
-    counts: dict[tuple[str, str, str], int] = {}
+    counts: dict[tuple[str, str, str], float] = {}
     for description, moved in engine.route_totals.items():
         route = described.get(description, "")
         if route:
