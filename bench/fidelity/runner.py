@@ -19,7 +19,16 @@ import traceback
 from pathlib import Path
 
 from bench import common
-from bench.fidelity import cases, netns, preflight, reference, report, selftest, shaper_side
+from bench.fidelity import (
+    cases,
+    netns,
+    preflight,
+    pressure,
+    reference,
+    report,
+    selftest,
+    shaper_side,
+)
 from bench.fidelity.forwarder import forwarder
 
 HERE = Path(__file__).resolve().parent.parent
@@ -70,11 +79,19 @@ def run_case(
             seed = i + 1
             order = ("ref", "shaper") if i % 2 == 0 else ("shaper", "ref")
             for side in order:
+                if side == "shaper" and shaper_error is not None:
+                    continue
+                calm = pressure.wait_calm()
+                if not calm["calm"]:
+                    print(
+                        f"   {case.name}: TCP memory pressure ({calm['tcp_mem_pages']} pages in "
+                        f"use, calm below {calm['tcp_mem_low']}) after {calm['waited_s']} s; "
+                        "running anyway, the run is marked",
+                        flush=True,
+                    )
                 if side == "ref":
                     ref_runs.append(reference.run(case, fw, pair, seed))
                     r = ref_runs[-1]
-                elif shaper_error is not None:
-                    continue
                 else:
                     try:
                         sh_runs.append(shaper_side.run(case, port, extra, seed))
@@ -83,12 +100,14 @@ def run_case(
                         print(f"   {case.name}: shaper side failed: {shaper_error}", flush=True)
                         continue
                     r = sh_runs[-1]
+                r["tcp_memory"] = pressure.after_run(calm)
                 lost = ""
                 if "path" in r and (r["path"]["down"].get("lost") or r["path"]["up"].get("lost")):
                     lost = f", lost {r['path']['down']['lost']}/{r['path']['up']['lost']}"
+                marked = "" if r["tcp_memory"]["calm"] else " (under TCP memory pressure)"
                 print(
                     f"   {case.name} run {i + 1} {side:6}: TTFB {r['ttfb'] * 1000:7.1f} ms, "
-                    f"total {r['total'] * 1000:7.1f} ms{lost}",
+                    f"total {r['total'] * 1000:7.1f} ms{lost}{marked}",
                     flush=True,
                 )
     _check_cc(ref_runs, "reference")
