@@ -11,6 +11,7 @@ path. So each run waits for the machine to be calm first and says what it found.
 
 from __future__ import annotations
 
+import threading
 import time
 
 WAIT_S = 120.0  # how long a run waits for other work to release its sockets
@@ -48,11 +49,30 @@ def wait_calm(timeout: float = WAIT_S) -> dict:
     }
 
 
-def after_run(before: dict) -> dict:
-    """`before` with the figure at the end of the run; calm only if it was calm both times."""
-    pages = tcp_pages()
-    return {
-        **before,
-        "tcp_mem_pages_after": pages,
-        "calm": before["calm"] and pages < before["tcp_mem_low"],
-    }
+class Watch:
+    """The highest TCP memory seen while a run goes on (sampled every POLL_S / 2 in a
+    thread): pressure that comes and goes within a run is caught too."""
+
+    def __init__(self) -> None:
+        self.peak = tcp_pages()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(POLL_S / 2):
+            self.peak = max(self.peak, tcp_pages())
+
+    def __enter__(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tcp_pages())
+
+
+def after_run(before: dict, watch: Watch) -> dict:
+    """`before` with the peak seen during the run; calm only if it stayed below tcp_mem[0]."""
+    calm = before["calm"] and watch.peak < before["tcp_mem_low"]
+    return {**before, "tcp_mem_pages_peak": watch.peak, "calm": calm}
