@@ -73,6 +73,7 @@ class Flow:
         self.recovery: Recovery | None = None  # made when loss is first set
         self.window: SenderWindow | None = SenderWindow(now) if _emulated(limits) else None
         self.is_open = opened  # False until the emulated handshake lets bytes through
+        self.control_sent_at: float | None = None  # the last SYN, SYN-ACK or ACK sent
         self.queued = 0  # this flow's bytes in the shared queue, slice on the link included
         self.stuck = 0  # bytes due at the sink that it could not take yet
         self._next_due: float | None = None  # when more bytes come due at a blocked sink
@@ -206,6 +207,7 @@ class Flow:
     ) -> list[Flow]:
         """A packet without payload (SYN, SYN-ACK, ACK) that waits its turn on the link
         and the wire like any other, then calls `on_arrival(time)` at the far end."""
+        self.control_sent_at = now
         self.queued += size
         return self.link.enqueue(now, Chunk(self, None, size, on_arrival))
 

@@ -203,6 +203,16 @@ class SenderWindow:
         # Less than one segment of room left: the window, not the data, limits.
         self._validate(now, limited=self.in_flight + self.mss > self.cwnd)
 
+    def handshake_rtt(self, now: float, rtt_us: float) -> None:
+        """The SYN (or SYN-ACK) and its answer: Linux's first RTT sample, taken before any
+        data. With it, a loss in the first window times out after about 3 RTT (270 ms at
+        a 70 ms RTT, ss shows rto:272 there) rather than after the initial 1 s. A resent
+        SYN gives no sample (Karn): the caller leaves this out then."""
+        if rtt_us < 0:
+            raise ValueError("rtt_us must not be negative")
+        if self._rtt.srtt is None:
+            self._rtt.sample(now, rtt_us, self.acked_bytes, self.sent_bytes)
+
     def on_ack(self, now: float, nbytes: int, rtt_us: float | None) -> None:
         """`nbytes` were acknowledged; `rtt_us` is the RTT of the oldest of them."""
         if nbytes < 0 or nbytes > self.in_flight:

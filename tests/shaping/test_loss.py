@@ -159,6 +159,37 @@ def test_a_tail_loss_costs_a_retransmission_timeout():
     assert window is not None and window.cwnd_segments < 10 + 20  # fell to 1, regrew
 
 
+def test_the_handshake_rtt_makes_a_first_packet_loss_time_out_after_about_3_rtt():
+    """A response of two packets whose first is lost: no ack of data comes back before the
+    timer fires, so without an RTT sample the sender waits the initial 1 s; Linux has one
+    from the handshake."""
+    limits = dataclasses.replace(LTE, rate=0)
+    lates = {}
+    for sampled in (False, True):
+        clean, lossy = Transfer(limits), Transfer(limits)
+        for transfer in (clean, lossy):
+            if sampled:
+                window = transfer.flow.window
+                assert window is not None
+                window.handshake_rtt(0.0, RTT)
+        scripted(lossy.flow, {0})
+        clean.run(2 * MSS)
+        lossy.run(2 * MSS)
+        assert lossy.received == lossy.sent
+        lates[sampled] = lossy.finished_at() - clean.finished_at()
+    assert lates[False] >= 1 * S  # the initial RTO
+    # srtt 70 ms + max(4 x 35 ms, 200 ms): 270 ms, the rto:272 ss shows on the reference
+    assert 0.8 * 270 * MS <= lates[True] <= 1.3 * 270 * MS
+
+
+def test_only_the_first_handshake_sample_counts():
+    window = Transfer(LTE).flow.window
+    assert window is not None
+    window.handshake_rtt(0.0, RTT)
+    window.handshake_rtt(0.0, 5 * RTT)  # a later sample of the handshake is ignored
+    assert window.srtt_us == RTT
+
+
 def test_repeated_timeouts_double():
     limits = dataclasses.replace(LTE, rate=0)
     single = Transfer(limits)
