@@ -88,6 +88,10 @@ class Flow:
         self._released: deque[_Released] = deque()
         self._acks: deque[tuple[float, int]] = deque()  # (when it arrives, end offset)
         self._acked = 0
+        # Bytes that reached the receiver behind a lost packet: (when their SACK reaches
+        # the sender, start, end), then, once applied, [start, end) not yet acked.
+        self._sacks: deque[tuple[float, int, int]] = deque()
+        self._sacked: deque[list[int]] = deque()
         self._loss_reported_at: float | None = None  # when the sender learns of a drop
         self._loss_seq = 0  # the offset of the byte the queue refused
         self._left = 0  # stream offset of the bytes that left the link
@@ -182,6 +186,9 @@ class Flow:
         if self._acks:
             ack = self._acks[0][0]
             deadline = ack if deadline is None else min(deadline, ack)
+        if self._sacks:
+            sack = self._sacks[0][0]
+            deadline = sack if deadline is None else min(deadline, sack)
         loss = self._loss_reported_at
         if loss is not None:
             deadline = loss if deadline is None else min(deadline, loss)
@@ -223,6 +230,8 @@ class Flow:
         arrive = self.wire.push(depart, chunk.data, self.jitter.sample())
         if self.recovery is not None and self.window is not None:  # no sender, no repair
             self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency)
+            if self.recovery.holes:
+                self._sack_behind_holes(self._left, self._left + chunk.size, arrive)
         self._left += chunk.size
 
     def set_sink_blocked(self, now: float, blocked: bool) -> None:
@@ -247,6 +256,8 @@ class Flow:
             self._sent_log.clear()
             self._released.clear()
             self._acks.clear()
+            self._sacks.clear()
+            self._sacked.clear()
             self._sent = self._acked = self._written
             self._loss_reported_at = None
             if self.ack_loss is not None:
@@ -332,6 +343,8 @@ class Flow:
             return
         if self.peer_check_due(now):
             self._check_peer(now, peer_taken())
+        if self._sacks:
+            self._apply_sacks(now)
         acks = self._acks
         while acks and acks[0][0] <= now:
             _, end = acks.popleft()
@@ -381,6 +394,52 @@ class Flow:
         return serialize + self.limits.latency
 
     # -- internals ---------------------------------------------------------------------
+
+    def _sack_behind_holes(self, start: int, end: int, arrive: float) -> None:
+        """Of [start, end), arriving at `arrive`: what lies behind the first hole and in
+        none is sacked one reverse latency later."""
+        holes = self.recovery.holes if self.recovery is not None else ()
+        if not holes or holes[0].start >= end:
+            return
+        at = arrive + self.reverse_latency
+        pos = max(start, holes[0].start)
+        for hole in holes:
+            if hole.end <= pos:
+                continue
+            if hole.start >= end:
+                break
+            if hole.start > pos:
+                self._sacks.append((at, pos, hole.start))
+            pos = max(pos, hole.end)
+        if pos < end:
+            self._sacks.append((at, pos, end))
+
+    def _apply_sacks(self, now: float) -> None:
+        sacks, window = self._sacks, self.window
+        while sacks and sacks[0][0] <= now:
+            _, start, end = sacks.popleft()
+            start = max(start, self._acked)
+            if window is None or end <= start:
+                continue
+            size = min(end - start, window.in_flight)
+            window.on_sack(now, size)
+            self._sacked.append([start, start + size])
+
+    def _sacked_below(self, end: int) -> int:
+        """Sacked bytes the cumulative ack up to `end` now covers (and forget them)."""
+        covered = 0
+        sacked = self._sacked
+        while sacked and sacked[0][0] < end:
+            head = sacked[0]
+            start = max(head[0], self._acked)
+            if head[1] <= end:
+                covered += max(0, head[1] - start)
+                sacked.popleft()
+            else:
+                covered += max(0, end - start)
+                head[0] = end
+                break
+        return covered
 
     def _check_peer(self, now: float, taken: int) -> None:
         released = self._released
@@ -435,8 +494,9 @@ class Flow:
             rtt = max(0.0, now - log[0][1])
         while log and log[0][0] <= end:
             log.popleft()
+        sacked = min(self._sacked_below(end), window.sacked_out)
         self._acked = end
-        window.on_ack(now, min(count, window.in_flight), rtt)
+        window.on_ack(now, min(count - sacked, window.in_flight), rtt, sacked)
 
 
 def _emulated(limits: DirectionLimits) -> bool:

@@ -92,6 +92,7 @@ class SenderWindow:
         self.in_flight = 0  # bytes sent and not yet acknowledged
         self.sent_bytes = 0  # bytes that ever entered the path (Linux snd_nxt)
         self.acked_bytes = 0  # bytes acknowledged (Linux snd_una)
+        self.sacked_out = 0  # bytes sacked, not yet acknowledged (not in flight)
         self._cwnd = initial_segments  # segments
         self._ssthresh = _INFINITE  # segments
         self._cwnd_cnt = 0  # acked segments toward the next +1 in avoidance
@@ -213,16 +214,32 @@ class SenderWindow:
         if self._rtt.srtt is None:
             self._rtt.sample(now, rtt_us, self.acked_bytes, self.sent_bytes)
 
-    def on_ack(self, now: float, nbytes: int, rtt_us: float | None) -> None:
-        """`nbytes` were acknowledged; `rtt_us` is the RTT of the oldest of them."""
+    def on_sack(self, now: float, nbytes: int) -> None:
+        """`nbytes` sent after a lost packet reached the receiver, and its SACK blocks tell
+        the sender: they leave the bytes in flight (Linux's pipe no longer counts sacked
+        packets), so the sender keeps sending while the hole is repaired instead of
+        stalling for a round trip. They stay unacknowledged (acked_bytes, the timer)
+        until the cumulative ack covers them: `on_ack(..., sacked=...)`."""
+        if nbytes < 0 or nbytes > self.in_flight:
+            raise ValueError(f"sacked {nbytes} bytes with {self.in_flight} in flight")
+        self.in_flight -= nbytes
+        self.sacked_out += nbytes
+
+    def on_ack(self, now: float, nbytes: int, rtt_us: float | None, sacked: int = 0) -> None:
+        """`nbytes` still in flight were acknowledged, and with them `sacked` bytes that
+        were sacked before (they were delivered then: no growth on them now, as Linux
+        grows on what an ack newly delivers); `rtt_us` is the RTT of the oldest of them."""
         if nbytes < 0 or nbytes > self.in_flight:
             raise ValueError(f"acked {nbytes} bytes with {self.in_flight} in flight")
+        if sacked < 0 or sacked > self.sacked_out:
+            raise ValueError(f"acked {sacked} sacked bytes with {self.sacked_out} sacked")
         if rtt_us is not None and rtt_us < 0:
             raise ValueError("rtt_us must not be negative")
-        if nbytes == 0:
+        if nbytes == 0 and sacked == 0:
             return  # a duplicate ack: nothing new delivered, nothing to grow on
         self.in_flight -= nbytes
-        self.acked_bytes += nbytes
+        self.sacked_out -= sacked
+        self.acked_bytes += nbytes + sacked
         if self.in_flight == 0:
             self._emptied_at = now
         segments = self._acked_segments(nbytes)
