@@ -229,7 +229,11 @@ class Flow:
             return
         arrive = self.wire.push(depart, chunk.data, self.jitter.sample())
         if self.recovery is not None and self.window is not None:  # no sender, no repair
-            self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency)
+            window = self.window
+            # RACK's reordering window: min_rtt / 4, none once in recovery (Linux, with
+            # no reordering seen on the path: and the emulated path reorders nothing).
+            reorder = 0.0 if window.in_recovery else (window.min_rtt_us or 0.0) / 4
+            self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency, reorder)
             if self.recovery.holes:
                 self._sack_behind_holes(self._left, self._left + chunk.size, arrive)
         self._left += chunk.size
