@@ -28,7 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from bench import common
-from bench.fidelity.link import Link, Shape
+from bench.fidelity.link import Dropper, Link, Shape
+from bench.fidelity.paired_loss import Connections, PairedLoss
 from bench.fidelity.tun import open_tun
 
 CLIENT_ADDR = "10.213.0.1"  # private, and only inside the namespaces this bench made
@@ -75,9 +76,20 @@ class Loop:
 
     def reset(self, seed: int | None = None) -> None:
         now = time.monotonic()
+        connections = Connections()  # one numbering for both directions of this run
         for name, link in self.links.items():
             if seed is not None:
-                link.restart(_direction_seed(seed, name), now)
+                own = _direction_seed(seed, name)
+                shape = link.shape
+                paired = PairedLoss(
+                    shape.loss,
+                    shape.loss_burst,
+                    seed,
+                    name,
+                    connections,
+                    Dropper(shape.loss, shape.loss_burst, own),
+                )
+                link.restart(own, now, paired)
             link.counters = type(link.counters)()
             self.late[name].clear()
             self.write_errors[name] = 0
@@ -91,6 +103,7 @@ class Loop:
                 **asdict(link.counters),
                 "queued_bytes": link.queued_bytes(now),
                 "in_flight": link.in_flight(),
+                "paired": link.paired_packets,
                 "write_errors": self.write_errors[name],
                 "late_ms_p50": _pct(late, 50),
                 "late_ms_p99": _pct(late, 99),

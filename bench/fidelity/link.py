@@ -5,7 +5,9 @@ opportunities of a trace, then a fixed one-way delay. This is the model of Mahim
 mm-loss + mm-link + mm-delay.
 
 Written for the bench, on purpose apart from shaper's own code: it is the reference the
-engine's emulation is measured against."""
+engine's emulation is measured against. The one exception is which packets are lost in a
+loss case: paired_loss.py draws them with the engine's loss model and seeds, so both sides
+lose the same packets of the stream (the input is shared; the repair is not)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,13 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 TRACE_PACKET = 1500  # bytes one trace line may carry (mm-link: one MTU-sized packet)
+
+
+class LossDecider(Protocol):
+    def lost(self, packet: bytes) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -167,16 +174,19 @@ class Link:
     _wire: deque = field(default_factory=deque)  # (deliver, packet)
     _link_free: float = 0.0
     _dropper: Dropper | None = None
+    _paired: LossDecider | None = None  # decides instead of _dropper when set
     _trace: Opportunities | None = None
 
     def __post_init__(self) -> None:
         self.restart(self.seed, self.start)
 
-    def restart(self, seed: int, now: float) -> None:
+    def restart(self, seed: int, now: float, paired: LossDecider | None = None) -> None:
         """A new run on an idle path: the loss model reseeded, the trace from its first
-        line (each run sees the same capacity, as each run gets a fresh engine)."""
+        line (each run sees the same capacity, as each run gets a fresh engine).
+        `paired`: decides each packet's loss instead (see paired_loss.py)."""
         shape = self.shape
         self._dropper = Dropper(shape.loss, shape.loss_burst, seed) if shape.loss else None
+        self._paired = paired if shape.loss else None
         if shape.trace:
             if self._trace is None:
                 self._trace = Opportunities(read_trace(shape.trace), now)
@@ -199,7 +209,11 @@ class Link:
         c.arrived += 1
         c.arrived_bytes += size
         c.max_packet = max(c.max_packet, size)
-        if self._dropper is not None and self._dropper.lost():
+        if self._paired is not None:
+            lost = self._paired.lost(packet)
+        else:
+            lost = self._dropper is not None and self._dropper.lost()
+        if lost:
             c.lost += 1
             return False
         self._serialize_until(now)
@@ -218,6 +232,11 @@ class Link:
         c.max_queued_bytes = max(c.max_queued_bytes, self._queued)
         self._wire.append((depart + self.shape.delay_s, packet))
         return True
+
+    @property
+    def paired_packets(self) -> int:
+        """Packets whose loss was drawn from the engine's stream this run (0: unpaired)."""
+        return getattr(self._paired, "paired", 0)
 
     def next_delivery(self) -> float | None:
         return self._wire[0][0] if self._wire else None

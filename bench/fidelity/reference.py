@@ -16,7 +16,8 @@ SETTLE_S = 0.2  # after the path drains: the last FIN/ACKs are through, timers q
 def _path_counters(st: dict) -> dict:
     return {
         d: {
-            k: st[d][k] for k in ("dropped", "lost", "delivered", "max_queued_bytes", "late_ms_p99")
+            k: st[d][k]
+            for k in ("dropped", "lost", "paired", "delivered", "max_queued_bytes", "late_ms_p99")
         }
         for d in ("up", "down")
     }

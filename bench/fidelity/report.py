@@ -14,6 +14,20 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
+def paired_ratio(ref_runs: list[dict], sh_runs: list[dict]) -> float | None:
+    """Median over the seeds run on both sides of shaper ÷ reference (a lossy case loses
+    the same packets on both sides for the same seed, see paired_loss.py)."""
+    ref = {r["seed"]: r["total"] for r in ref_runs if "seed" in r}
+    ratios = [r["total"] / ref[r["seed"]] for r in sh_runs if r.get("seed") in ref]
+    return median(ratios) if ratios else None
+
+
+def _run_ms(run: dict) -> str:
+    """A run's total; * marks one under the machine's TCP memory pressure."""
+    calm = run.get("tcp_memory", {}).get("calm", True)
+    return ms(run["total"]) + ("" if calm else "*")
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
@@ -78,13 +92,21 @@ def table(results: dict) -> str:
             f"| {ms(sh['ttfb'])} | {ms(sh['total'])} | {c['ratio_ttfb']:.2f}× "
             f"| {c['ratio_total']:.2f}× | {_drops(c['reference_runs'])} |"
         )
-    lines += ["", "Every run (total, ms): reference | shaper", ""]
+    lines += [
+        "",
+        "Every run (total, ms): reference | shaper; lossy cases also give the median over "
+        "seeds of shaper ÷ reference for the same seed (both sides lost the same packets); "
+        "* marks a run that started or ended under TCP memory pressure",
+        "",
+    ]
     for c in results["cases"]:
         if "error" in c:
             continue
-        ref = ", ".join(ms(r["total"]) for r in c["reference_runs"])
-        sh = ", ".join(ms(r["total"]) for r in c["shaper_runs"]) or "-"
+        ref = ", ".join(_run_ms(r) for r in c["reference_runs"])
+        sh = ", ".join(_run_ms(r) for r in c["shaper_runs"]) or "-"
         extra = ""
+        if c.get("ratio_total_paired") is not None:
+            extra = f" (paired: {c['ratio_total_paired']:.2f}×)"
         queued = [
             r["queued_at_start"]["down_bytes"]
             for r in c["reference_runs"]
@@ -110,8 +132,10 @@ def table(results: dict) -> str:
         "(7.5 ms at 1.6 Mbit/s).",
         "- Loss (the loss cases): each packet is lost on arrival with the given probability, "
         "independently, or in runs of the given mean length (Gilbert's two states) at the "
-        "same average; per direction, seeded: run i uses seed i on both sides, and the two "
-        "sides draw different random streams, so a lossy case is read on its median. "
+        "same average; per direction, seeded: run i uses seed i on both sides, and the "
+        "reference draws its SYN, SYN-ACK and new data packets from the engine's own loss "
+        "streams for that seed, so both sides lose the same packets of the stream (ACKs "
+        "and retransmissions draw from streams of each side's own). "
         "Traces: the link delivers at the trace's opportunities (1500 bytes each, looping, "
         "as mm-link), restarted from the first line at every run.",
         "- bulk + small: the queue is what the bulk download's CUBIC has built when the "

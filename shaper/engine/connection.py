@@ -153,6 +153,7 @@ class Connection:
         self._shared_links = shared_links
         # With the emulated TCP on a shaped path, the first bytes wait for the handshake.
         self.handshake = _emulates_handshake(limits)
+        self._control_resent: set[str] = set()  # directions whose SYN or SYN-ACK was resent
         opened = not self.handshake
         self.upstream = Pipe(
             "upstream",
@@ -218,6 +219,7 @@ class Connection:
         if wait is None:
             pipe.send_control(size, on_arrival)
         else:
+            self._control_resent.add(pipe.direction)
             self.loop.call_later(wait / 1_000_000, self._send_control, pipe, size, on_arrival)
 
     def _syn_arrived(self, at: float) -> None:
@@ -228,13 +230,27 @@ class Connection:
         # The client's connect() would return now: its bytes may go, behind its ACK.
         # (A lost ACK is not modelled: the client's first data would carry it.)
         if self.state != CLOSED:
+            self._handshake_rtt(self.upstream, at)
             self.upstream.send_control(ACK_SIZE, self._ack_arrived)
             self.upstream.open()
 
     def _ack_arrived(self, at: float) -> None:
         # The server's accept() would return now: its bytes may go.
         if self.state != CLOSED:
+            self._handshake_rtt(self.downstream, at)
             self.downstream.open()
+
+    def _handshake_rtt(self, pipe: Pipe, at: float) -> None:
+        """The answer to `pipe`'s SYN or SYN-ACK arrived at `at`: its sender's first RTT
+        sample, unless that packet was resent (Karn: which copy was answered is unknown)."""
+        flow = pipe.flow
+        sent = flow.control_sent_at
+        if (
+            flow.window is not None
+            and sent is not None
+            and pipe.direction not in self._control_resent
+        ):
+            flow.window.handshake_rtt(at, at - sent)
 
     # -- legs ----------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ class Flow:
         self.recovery: Recovery | None = None  # made when loss is first set
         self.window: SenderWindow | None = SenderWindow(now) if _emulated(limits) else None
         self.is_open = opened  # False until the emulated handshake lets bytes through
+        self.control_sent_at: float | None = None  # the last SYN, SYN-ACK or ACK sent
         self.queued = 0  # this flow's bytes in the shared queue, slice on the link included
         self.stuck = 0  # bytes due at the sink that it could not take yet
         self._next_due: float | None = None  # when more bytes come due at a blocked sink
@@ -90,6 +91,11 @@ class Flow:
         self._released: deque[_Released] | None = None
         self._acks: deque[tuple[float, int]] | None = None  # (when it arrives, end offset)
         self._acked = 0
+        # Bytes that reached the receiver behind a lost packet: (when their SACK reaches
+        # the sender, start, end), then, once applied, [start, end) not yet acked.
+        # Made at their first entry, as the queues above.
+        self._sacks: deque[tuple[float, int, int]] | None = None
+        self._sacked: deque[list[int]] | None = None
         self._loss_reported_at: float | None = None  # when the sender learns of a drop
         self._loss_seq = 0  # the offset of the byte the queue refused
         self._left = 0  # stream offset of the bytes that left the link
@@ -186,6 +192,9 @@ class Flow:
         if self._acks:
             ack = self._acks[0][0]
             deadline = ack if deadline is None else min(deadline, ack)
+        if self._sacks:
+            sack = self._sacks[0][0]
+            deadline = sack if deadline is None else min(deadline, sack)
         loss = self._loss_reported_at
         if loss is not None:
             deadline = loss if deadline is None else min(deadline, loss)
@@ -214,6 +223,7 @@ class Flow:
     ) -> list[Flow]:
         """A packet without payload (SYN, SYN-ACK, ACK) that waits its turn on the link
         and the wire like any other, then calls `on_arrival(time)` at the far end."""
+        self.control_sent_at = now
         self.queued += size
         return self.link.enqueue(now, Chunk(self, None, size, on_arrival))
 
@@ -228,7 +238,13 @@ class Flow:
             return
         arrive = self.wire.push(depart, chunk.data, self.jitter.sample())
         if self.recovery is not None and self.window is not None:  # no sender, no repair
-            self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency)
+            window = self.window
+            # RACK's reordering window: min_rtt / 4, none once in recovery (Linux, with
+            # no reordering seen on the path: and the emulated path reorders nothing).
+            reorder = 0.0 if window.in_recovery else (window.min_rtt_us or 0.0) / 4
+            self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency, reorder)
+            if self.recovery.holes:
+                self._sack_behind_holes(self._left, self._left + chunk.size, arrive)
         self._left += chunk.size
 
     def set_sink_blocked(self, now: float, blocked: bool) -> None:
@@ -251,6 +267,7 @@ class Flow:
             # A fresh sender: bytes already under way are not counted against it.
             self.window = SenderWindow(now) if _emulated(limits) else None
             self._sent_log = self._released = self._acks = None
+            self._sacks = self._sacked = None
             self._sent = self._acked = self._written
             self._loss_reported_at = None
             if self.ack_loss is not None:
@@ -338,6 +355,8 @@ class Flow:
             return
         if self.peer_check_due(now):
             self._check_peer(now, peer_taken())
+        if self._sacks:
+            self._apply_sacks(now)
         acks = self._acks
         while acks and acks[0][0] <= now:
             _, end = acks.popleft()
@@ -387,6 +406,63 @@ class Flow:
         return serialize + self.limits.latency
 
     # -- internals ---------------------------------------------------------------------
+
+    def _sack_behind_holes(self, start: int, end: int, arrive: float) -> None:
+        """Of [start, end), arriving at `arrive`: what lies behind the first hole and in
+        none is sacked one reverse latency later."""
+        holes = self.recovery.holes if self.recovery is not None else ()
+        if not holes or holes[0].start >= end:
+            return
+        at = arrive + self.reverse_latency
+        pos = max(start, holes[0].start)
+        for hole in holes:
+            if hole.end <= pos:
+                continue
+            if hole.start >= end:
+                break
+            if hole.start > pos:
+                self._sack_later((at, pos, hole.start))
+            pos = max(pos, hole.end)
+        if pos < end:
+            self._sack_later((at, pos, end))
+
+    def _sack_later(self, sack: tuple[float, int, int]) -> None:
+        if self._sacks is None:
+            self._sacks = deque()
+        self._sacks.append(sack)
+
+    def _apply_sacks(self, now: float) -> None:
+        sacks, window = self._sacks, self.window
+        if sacks is None:
+            return
+        while sacks and sacks[0][0] <= now:
+            _, start, end = sacks.popleft()
+            start = max(start, self._acked)
+            if window is None or end <= start:
+                continue
+            size = min(end - start, window.in_flight)
+            window.on_sack(now, size)
+            if self._sacked is None:
+                self._sacked = deque()
+            self._sacked.append([start, start + size])
+
+    def _sacked_below(self, end: int) -> int:
+        """Sacked bytes the cumulative ack up to `end` now covers (and forget them)."""
+        covered = 0
+        sacked = self._sacked
+        if sacked is None:
+            return 0
+        while sacked and sacked[0][0] < end:
+            head = sacked[0]
+            start = max(head[0], self._acked)
+            if head[1] <= end:
+                covered += max(0, head[1] - start)
+                sacked.popleft()
+            else:
+                covered += max(0, end - start)
+                head[0] = end
+                break
+        return covered
 
     def _check_peer(self, now: float, taken: int) -> None:
         released = self._released
@@ -446,8 +522,9 @@ class Flow:
             rtt = max(0.0, now - log[0][1])
         while log and log[0][0] <= end:
             log.popleft()
+        sacked = min(self._sacked_below(end), window.sacked_out)
         self._acked = end
-        window.on_ack(now, min(count, window.in_flight), rtt)
+        window.on_ack(now, min(count - sacked, window.in_flight), rtt, sacked)
 
 
 def _emulated(limits: DirectionLimits) -> bool:

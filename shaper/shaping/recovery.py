@@ -38,13 +38,26 @@ from shaper.shaping.loss import LossModel
 from shaper.shaping.window import MSS, SenderWindow
 
 DUPACK_THRESHOLD = 3  # Linux tcp_reordering: three duplicate acks mean a loss
+# The packets sent before recovery starts: one per duplicate ack before the deciding one,
+# and one for the ack of new data that usually comes with them in slow start.
+LIMITED_TRANSMIT = DUPACK_THRESHOLD
 SYN_TIMEOUT_US = 1_000_000.0  # Linux TCP_TIMEOUT_INIT: a lost SYN or SYN-ACK waits 1 s
 
 
 class Hole:
     """A run of lost packets, [start, end) of the stream."""
 
-    __slots__ = ("start", "end", "due", "later", "detect_at", "rto_at", "sent", "arrives")
+    __slots__ = (
+        "start",
+        "end",
+        "due",
+        "later",
+        "detect_at",
+        "rto_at",
+        "sent",
+        "arrives",
+        "probed",
+    )
 
     def __init__(self, start: int, end: int, due: float):
         self.start = start
@@ -55,6 +68,7 @@ class Hole:
         self.rto_at: float | None = None  # after a retransmission: its own timeout
         self.sent = False  # a retransmission is under way (not lost)
         self.arrives: float | None = None  # when the retransmission reaches the receiver
+        self.probed = False  # a tail loss probe went out for it
 
 
 class Recovery:
@@ -68,11 +82,13 @@ class Recovery:
         # Totals, for the stats.
         self.lost = 0  # packets lost (first transmissions and retransmissions)
         self.timeouts = 0  # retransmission timeouts
+        self.probes = 0  # tail loss probes
         self.delay_us = 0.0  # late delivery the losses added, summed over the holes
         self.stalled_us = 0.0  # time delivery was held by a hole (overlaps counted once)
         self._stall_end = float("-inf")
         self._rearmed = float("-inf")  # the last retransmission restarted the timer
         self._control_tries = 0  # handshake packets lost in a row
+        self._departed_to = 0  # stream offset past the last byte that left the link
 
     @property
     def active(self) -> bool:
@@ -80,23 +96,27 @@ class Recovery:
 
     # -- inputs ----------------------------------------------------------------------
 
-    def departed(self, start: int, size: int, arrive: float, ack_latency: float) -> None:
+    def departed(
+        self, start: int, size: int, arrive: float, ack_latency: float, reorder_us: float = 0.0
+    ) -> None:
         """`size` bytes at stream offset `start` left the link; they reach the receiver at
         `arrive`. Count them toward the holes before them, and draw their own losses.
+        `reorder_us`: RACK's reordering window (Linux: min_rtt / 4 outside recovery, 0
+        in it), how long after a later packet's SACK a hole counts as lost.
 
         Packets are the stream cut every `mss` bytes; a packet departs with the slice in
         which it starts (a slice rarely ends on a packet boundary)."""
         mss = self.mss
+        self._departed_to = max(self._departed_to, start + size)
         first = -(-start // mss)
         packets = -(-(start + size) // mss) - first
         lost = self.loss.draw(packets) if packets and self.loss.active else []
         if self.holes:
             behind = packets - len(lost)
-            for hole in self.holes:
-                if hole.detect_at is None:
-                    hole.later += behind
-                    if hole.later >= DUPACK_THRESHOLD:
-                        hole.detect_at = arrive + ack_latency
+            if behind:
+                for hole in self.holes:
+                    if hole.later < DUPACK_THRESHOLD and not hole.sent and hole.rto_at is None:
+                        self._count_later(hole, behind, arrive + ack_latency, reorder_us)
         if not lost:
             return
         self.lost += len(lost)
@@ -109,9 +129,24 @@ class Recovery:
                 run = Hole(begin, begin + mss, arrive)
                 self.holes.append(run)
             # Packets of this slice behind the hole arrive with it: they count for it now.
-            run.later = packets - 1 - index - sum(1 for i in lost if i > index)
-            if run.later >= DUPACK_THRESHOLD:
-                run.detect_at = arrive + ack_latency
+            behind = packets - 1 - index - sum(1 for i in lost if i > index)
+            run.later = 0
+            run.detect_at = None
+            if behind:
+                self._count_later(run, behind, arrive + ack_latency, reorder_us)
+
+    @staticmethod
+    def _count_later(hole: Hole, packets: int, acked_at: float, reorder_us: float) -> None:
+        """`packets` sent after `hole` reached the receiver; their (duplicate, SACKing)
+        acks reach the sender at `acked_at`. Linux marks the hole lost at the third
+        (tcp_reordering), or with RACK once a later packet is sacked and the reordering
+        window has passed, whichever comes first."""
+        rack = acked_at + reorder_us
+        if hole.detect_at is None or rack < hole.detect_at:
+            hole.detect_at = rack
+        hole.later += packets
+        if hole.later >= DUPACK_THRESHOLD and acked_at < hole.detect_at:
+            hole.detect_at = acked_at
 
     def advance(self, now: float, window: SenderWindow, path_us: float) -> None:
         """Run the sender's recovery up to `now`: detect losses, retransmit, time out.
@@ -122,12 +157,23 @@ class Recovery:
                 continue
             if hole.rto_at is None and hole.detect_at is not None and hole.detect_at <= now:
                 at = hole.detect_at
-                window.on_congestion(at, hole.start)
+                # Linux sends a new packet on each of the duplicate acks before the one
+                # that starts recovery (limited transmit, and the room each SACK frees),
+                # so its recovery point lies that far beyond: a loss among those packets
+                # is part of this episode. Here the packets of a slice arrive together,
+                # which leaves the emulated sender no time to send them first.
+                window.on_congestion(at, hole.start, reach=LIMITED_TRANSMIT * self.mss)
                 self._retransmit(hole, at, window, path_us)
         head = self._first_unsent()
         if head is None:
             return
         timeout = self._timeout_at(head, window)
+        probe = self._probe_at(head, window)
+        # At the same time, the probe: Linux caps the probe's timer at the RTO, and a
+        # probe is what that timer sends.
+        if probe is not None and probe <= now and (timeout is None or probe <= timeout):
+            self._probe(head, probe, window, path_us)
+            return
         if timeout is None or timeout > now:
             return
         window.on_timeout(timeout)
@@ -163,6 +209,9 @@ class Recovery:
             timeout = self._timeout_at(head, window)
             if timeout is not None and (deadline is None or timeout < deadline):
                 deadline = timeout
+            probe = self._probe_at(head, window)
+            if probe is not None and (deadline is None or probe < deadline):
+                deadline = probe
         return deadline
 
     def control_lost(self) -> float | None:
@@ -195,6 +244,26 @@ class Recovery:
             if not hole.sent:
                 return hole
         return None
+
+    def _probe_at(self, hole: Hole, window: SenderWindow) -> float | None:
+        """A hole nothing has revealed (no later packet sacked): when the tail loss probe
+        would go out for it, once; None if none would."""
+        if hole.probed or hole.detect_at is not None or hole.rto_at is not None:
+            return None
+        return window.probe_at
+
+    def _probe(self, hole: Hole, at: float, window: SenderWindow, path_us: float) -> None:
+        """Linux's tail loss probe: the last segment sent goes again. If that is the lost
+        one, the probe repairs it (and the sender cuts its window when it learns so);
+        otherwise the probe's SACK reveals the hole about one round trip later and fast
+        recovery takes over. Either way no timeout, no fall to one segment."""
+        hole.probed = True
+        self.probes += 1
+        if hole.end >= self._departed_to:
+            window.on_congestion(at, hole.start)
+            self._retransmit(hole, at, window, path_us)
+        else:
+            hole.detect_at = at + (window.srtt_us or path_us)
 
     def _timeout_at(self, hole: Hole, window: SenderWindow) -> float | None:
         if hole.rto_at is not None:

@@ -67,6 +67,9 @@ _PACING_SS_RATIO = 2.0
 _PACING_CA_RATIO = 1.2
 
 # Congestion states (Linux icsk_ca_state, the ones that matter here).
+# Linux tcp_schedule_loss_probe: the probe timeout beyond 2 srtt.
+TLP_ONE_PACKET_EXTRA_US = 200_000.0  # TCP_RTO_MIN, for a delayed ack of a lone packet
+TLP_EXTRA_US = 2_000.0  # TCP_TIMEOUT_MIN, 2 jiffies
 _OPEN = "open"
 _RECOVERY = "recovery"  # after on_congestion: cwnd held at ssthresh until the recovery point
 _LOSS = "loss"  # after on_timeout: slow start from one segment until the recovery point
@@ -92,6 +95,7 @@ class SenderWindow:
         self.in_flight = 0  # bytes sent and not yet acknowledged
         self.sent_bytes = 0  # bytes that ever entered the path (Linux snd_nxt)
         self.acked_bytes = 0  # bytes acknowledged (Linux snd_una)
+        self.sacked_out = 0  # bytes sacked, not yet acknowledged (not in flight)
         self._cwnd = initial_segments  # segments
         self._ssthresh = _INFINITE  # segments
         self._cwnd_cnt = 0  # acked segments toward the next +1 in avoidance
@@ -167,6 +171,27 @@ class SenderWindow:
             return None
         return self._timer_base + self.rto_us
 
+    @property
+    def probe_at(self) -> float | None:
+        """When Linux's tail loss probe would fire (None: none is armed). It is armed
+        outside recovery once an RTT is known, from the last send or ack of new data:
+        2 srtt, plus 200 ms when one packet is out (the receiver's delayed ack may hold
+        the answer), 2 ms otherwise; never after the RTO."""
+        srtt = self._rtt.srtt
+        if srtt is None or self._state != _OPEN or self.in_flight == 0:
+            return None
+        packets = -(-(self.in_flight + self.sacked_out) // self.mss)
+        pto = 2 * srtt + (TLP_ONE_PACKET_EXTRA_US if packets == 1 else TLP_EXTRA_US)
+        base = max(self._last_send, self._timer_base)
+        timeout = self.timeout_at
+        at = base + pto
+        return at if timeout is None else min(at, timeout)
+
+    @property
+    def in_recovery(self) -> bool:
+        """After a congestion signal or a timeout, until the recovery point is acked."""
+        return self._state != _OPEN
+
     def snapshot(self) -> dict[str, int | float | str | None]:
         return {
             "cwnd": self.cwnd,
@@ -203,16 +228,42 @@ class SenderWindow:
         # Less than one segment of room left: the window, not the data, limits.
         self._validate(now, limited=self.in_flight + self.mss > self.cwnd)
 
-    def on_ack(self, now: float, nbytes: int, rtt_us: float | None) -> None:
-        """`nbytes` were acknowledged; `rtt_us` is the RTT of the oldest of them."""
+    def handshake_rtt(self, now: float, rtt_us: float) -> None:
+        """The SYN (or SYN-ACK) and its answer: Linux's first RTT sample, taken before any
+        data. With it, a loss in the first window times out after about 3 RTT (270 ms at
+        a 70 ms RTT, ss shows rto:272 there) rather than after the initial 1 s. A resent
+        SYN gives no sample (Karn): the caller leaves this out then."""
+        if rtt_us < 0:
+            raise ValueError("rtt_us must not be negative")
+        if self._rtt.srtt is None:
+            self._rtt.sample(now, rtt_us, self.acked_bytes, self.sent_bytes)
+
+    def on_sack(self, now: float, nbytes: int) -> None:
+        """`nbytes` sent after a lost packet reached the receiver, and its SACK blocks tell
+        the sender: they leave the bytes in flight (Linux's pipe no longer counts sacked
+        packets), so the sender keeps sending while the hole is repaired instead of
+        stalling for a round trip. They stay unacknowledged (acked_bytes, the timer)
+        until the cumulative ack covers them: `on_ack(..., sacked=...)`."""
+        if nbytes < 0 or nbytes > self.in_flight:
+            raise ValueError(f"sacked {nbytes} bytes with {self.in_flight} in flight")
+        self.in_flight -= nbytes
+        self.sacked_out += nbytes
+
+    def on_ack(self, now: float, nbytes: int, rtt_us: float | None, sacked: int = 0) -> None:
+        """`nbytes` still in flight were acknowledged, and with them `sacked` bytes that
+        were sacked before (they were delivered then: no growth on them now, as Linux
+        grows on what an ack newly delivers); `rtt_us` is the RTT of the oldest of them."""
         if nbytes < 0 or nbytes > self.in_flight:
             raise ValueError(f"acked {nbytes} bytes with {self.in_flight} in flight")
+        if sacked < 0 or sacked > self.sacked_out:
+            raise ValueError(f"acked {sacked} sacked bytes with {self.sacked_out} sacked")
         if rtt_us is not None and rtt_us < 0:
             raise ValueError("rtt_us must not be negative")
-        if nbytes == 0:
+        if nbytes == 0 and sacked == 0:
             return  # a duplicate ack: nothing new delivered, nothing to grow on
         self.in_flight -= nbytes
-        self.acked_bytes += nbytes
+        self.sacked_out -= sacked
+        self.acked_bytes += nbytes + sacked
         if self.in_flight == 0:
             self._emptied_at = now
         segments = self._acked_segments(nbytes)
@@ -231,7 +282,7 @@ class SenderWindow:
         ):
             self._restart_from = None
 
-    def on_congestion(self, now: float, seq: int | None = None) -> None:
+    def on_congestion(self, now: float, seq: int | None = None, reach: int = 0) -> None:
         """The path would drop data at byte offset `seq` (default: the next byte to be
         sent, i.e. a packet being admitted now would overflow the queue; the window
         then counts as fully used, since a real sender would have sent that packet).
@@ -242,7 +293,9 @@ class SenderWindow:
         ignored; one for data sent after it cuts again when this recovery ends, as
         Linux would on finding the later loss. Linux learns of a loss about one RTT
         after it happens; a caller that wants that lag calls this when the sender
-        would notice, with `seq` of the lost byte.
+        would notice, with `seq` of the lost byte. `reach`: bytes beyond what was sent
+        that the episode covers too (what the sender would have sent by the time it
+        entered recovery, see recovery.py).
         """
         if seq is None:
             # The packet is held back, not sent: a real sender would have sent it
@@ -256,7 +309,7 @@ class SenderWindow:
             if seq > self._recovery_point:
                 self._pending_reduction = True
             return
-        self._reduce(now)
+        self._reduce(now, reach)
 
     def on_refused(self, now: float) -> None:
         """A packet of this sender was held back at a full queue (its loss is reported
@@ -417,7 +470,7 @@ class SenderWindow:
             self._cwnd_cnt -= steps * cnt
             self._cwnd += steps
 
-    def _reduce(self, now: float) -> None:
+    def _reduce(self, now: float, reach: int = 0) -> None:
         """Enter recovery: the multiplicative decrease, once for this flight."""
         self._ssthresh = self._cubic.recalc_ssthresh(self._cwnd)
         # Linux lowers cwnd gradually over the recovery (PRR) and ends at ssthresh;
@@ -426,7 +479,7 @@ class SenderWindow:
         self._cwnd_cnt = 0
         self._cwnd_stamp = now
         self._state = _RECOVERY
-        self._recovery_point = self.sent_bytes
+        self._recovery_point = self.sent_bytes + reach
         self._pending_reduction = False
         self._restart_from = None
 

@@ -219,3 +219,26 @@ async def test_the_shared_link_counts_only_while_something_uses_it():
         )
         assert engine.snapshot().downstream.queue_capacity == 64 * 1024  # the shared one, once
         writer.close()
+
+
+@pytest.mark.timeout(30)
+async def test_the_handshake_gives_each_sender_its_first_rtt_before_any_data():
+    """As Linux's senders get theirs from SYN / SYN-ACK and SYN-ACK / ACK, so a first
+    packet lost times out after about 3 RTT, not after the initial 1 s."""
+    limits = Limits().with_both({"latency": "100ms"})
+    async with (
+        Server(source(b"")) as server,
+        running(Engine([Route((HOST, 0), server.address)], limits)) as engine,
+    ):
+        reader, writer = await asyncio.open_connection(*engine.addresses[0])
+
+        def rtts() -> tuple[float | None, float | None]:
+            conns = engine.snapshot(connections=True).connections
+            if not conns:
+                return None, None
+            return conns[0].upstream.srtt_us, conns[0].downstream.srtt_us
+
+        await wait_until(lambda: None not in rtts(), 5, "both handshake samples")
+        for rtt in rtts():
+            assert rtt is not None and 190_000 <= rtt <= 400_000  # 200 ms, plus the loop's lag
+        writer.close()
