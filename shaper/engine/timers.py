@@ -153,21 +153,30 @@ class TimerFdTimers:
             os.read(self._fd, 8)
         except BlockingIOError:
             pass
-        self._armed_at = None
+        # While the batch runs, the timers it arms do not touch the timerfd (call_at sees
+        # an earlier arming): it is armed once, at the end, for the earliest deadline. A
+        # syscall per timer armed was 2 % of the engine at 1,000 connections.
+        self._armed_at = float("-inf")
         heap = self._heap
         clock = self.loop.time
         while True:
             now = clock()
-            while heap and heap[0][0] <= now:
+            # Only the timers armed before this pass: one the batch arms for a time already
+            # past waits for the next turn of the loop. A saturated engine (1,000 shaped
+            # connections) always has such a timer, and running them at once kept the loop
+            # in here for a second at a time, its sockets and control API unserved.
+            limit = next(self._order)
+            while heap and heap[0][0] <= now and heap[0][1] < limit:
                 _, _, timer = heapq.heappop(heap)
                 if not timer.cancelled:
                     self._run(timer)
             while heap and heap[0][2].cancelled:
                 heapq.heappop(heap)
             if not heap:
+                self._armed_at = None
                 return
             head = heap[0][0]
-            if head - now > SPIN_AHEAD or not self._may_spin(now, head - now):
+            if head <= now or head - now > SPIN_AHEAD or not self._may_spin(now, head - now):
                 break
             while clock() < head:
                 pass

@@ -24,7 +24,9 @@ class DelayLine:
 
     def __init__(self, latency: float = 0):
         self.latency = latency
-        self._items: deque[InFlight] = deque()
+        # Made at the first push (None until then): an empty deque is 760 bytes, and the
+        # direction of a connection that never carries data needs none.
+        self._items: deque[InFlight] | None = None
         self.size = 0
         self._last_deliver = float("-inf")
 
@@ -43,32 +45,40 @@ class DelayLine:
     ) -> float:
         deliver = max(self._last_deliver, depart + max(0.0, self.latency + extra))
         self._last_deliver = deliver
-        self._items.append(InFlight(depart, extra, deliver, data, on_arrival))
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(InFlight(depart, extra, deliver, data, on_arrival))
         self.size += len(data)
         return deliver
 
     @property
     def head(self) -> InFlight | None:
-        return self._items[0] if self._items else None
+        items = self._items
+        return items[0] if items else None
 
     @property
     def next_at(self) -> float | None:
-        return self._items[0].deliver if self._items else None
+        items = self._items
+        return items[0].deliver if items else None
 
     def pop(self) -> InFlight:
+        assert self._items is not None, "pop from an empty wire"
         item = self._items.popleft()
         self.size -= len(item.data)
         return item
 
     def take(self, nbytes: int) -> memoryview:
         """The first `nbytes` of the head item (fewer than it holds); the rest stays."""
+        assert self._items is not None, "take from an empty wire"
         item = self._items[0]
         head, item.data = item.data[:nbytes], item.data[nbytes:]
         self.size -= nbytes
         return head
 
     def pop_due(self, now: float) -> memoryview | None:
-        if self._items and self._items[0].deliver <= now:
+        items = self._items
+        if items and items[0].deliver <= now:
             return self.pop().data
         return None
 
@@ -76,7 +86,7 @@ class DelayLine:
         """Bytes whose delivery time has come (held there while the sink cannot take
         them), and when the next item comes due (None: nothing more on the way)."""
         total = 0
-        for item in self._items:
+        for item in self._items or ():
             if item.deliver > now:
                 return total, item.deliver
             total += len(item.data)
@@ -86,7 +96,7 @@ class DelayLine:
         """Re-time the bytes in flight so a change applies now, still in order."""
         self.latency = latency
         last = float("-inf")
-        for item in self._items:
+        for item in self._items or ():
             item.deliver = max(last, item.depart + max(0.0, latency + item.extra))
             last = item.deliver
         if self._items:

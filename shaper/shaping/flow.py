@@ -83,15 +83,19 @@ class Flow:
         self.bytes_out = 0
         self.detached = False
         self._sent = 0  # stream offset admitted
-        self._sent_log: deque[tuple[int, float]] = deque()  # (end offset, when admitted)
+        # The three queues of the emulated sender are made at their first entry (None until
+        # then): an empty deque is 760 bytes, and a direction that never carries data (the
+        # upload of a download) had six of them per connection.
+        self._sent_log: deque[tuple[int, float]] | None = None  # (end offset, when admitted)
         self._written = 0  # stream offset released to the sink
-        self._released: deque[_Released] = deque()
-        self._acks: deque[tuple[float, int]] = deque()  # (when it arrives, end offset)
+        self._released: deque[_Released] | None = None
+        self._acks: deque[tuple[float, int]] | None = None  # (when it arrives, end offset)
         self._acked = 0
         # Bytes that reached the receiver behind a lost packet: (when their SACK reaches
         # the sender, start, end), then, once applied, [start, end) not yet acked.
-        self._sacks: deque[tuple[float, int, int]] = deque()
-        self._sacked: deque[list[int]] = deque()
+        # Made at their first entry, as the queues above.
+        self._sacks: deque[tuple[float, int, int]] | None = None
+        self._sacked: deque[list[int]] | None = None
         self._loss_reported_at: float | None = None  # when the sender learns of a drop
         self._loss_seq = 0  # the offset of the byte the queue refused
         self._left = 0  # stream offset of the bytes that left the link
@@ -143,7 +147,8 @@ class Flow:
     def receiver_slow(self) -> bool:
         """Released bytes the receiver has not taken when their acknowledgement was due:
         a slow reader holds the window."""
-        return bool(self._released) and self._released[0].polls > 0
+        released = self._released
+        return bool(released) and released is not None and released[0].polls > 0
 
     def refused(self, now: float) -> None:
         """The sender had a packet for a full queue: a real router drops it there, and the
@@ -162,7 +167,8 @@ class Flow:
             self._loss_seq = window.sent_bytes
 
     def peer_check_due(self, now: float) -> bool:
-        return bool(self._released) and self._released[0].check_at <= now
+        released = self._released
+        return bool(released) and released is not None and released[0].check_at <= now
 
     def next_deadline(self) -> float | None:
         deadline = None
@@ -206,7 +212,10 @@ class Flow:
         if self.window is not None:
             self.window.on_send(now, nbytes)
             self._sent += nbytes
-            self._sent_log.append((self._sent, now))
+            log = self._sent_log
+            if log is None:
+                log = self._sent_log = deque()
+            log.append((self._sent, now))
         return self.link.enqueue(now, Chunk(self, memoryview(data), nbytes))
 
     def send_control(
@@ -257,11 +266,8 @@ class Flow:
         if _emulated(limits) != _emulated(old):
             # A fresh sender: bytes already under way are not counted against it.
             self.window = SenderWindow(now) if _emulated(limits) else None
-            self._sent_log.clear()
-            self._released.clear()
-            self._acks.clear()
-            self._sacks.clear()
-            self._sacked.clear()
+            self._sent_log = self._released = self._acks = None
+            self._sacks = self._sacked = None
             self._sent = self._acked = self._written
             self._loss_reported_at = None
             if self.ack_loss is not None:
@@ -332,6 +338,8 @@ class Flow:
                 # Checked at once: a receiver with room takes the bytes as they are written,
                 # and their ack is then due one reverse latency later, with no check of
                 # its own (one timer event per slice, not two).
+                if self._released is None:
+                    self._released = deque()
                 self._released.append(_Released(self._written, now, now))
         if self.sink_blocked:
             self.stuck, self._next_due = wire.due(now)
@@ -358,7 +366,7 @@ class Flow:
             recovery.advance(now, self.window, self._retransmit_path_us())
         ack_loss = self.ack_loss
         if ack_loss is not None and ack_loss.timeout_at is not None and ack_loss.timeout_at <= now:
-            self._acks.append(ack_loss.expire(self.window, 2 * self.reverse_latency))
+            self._ack_later(ack_loss.expire(self.window, 2 * self.reverse_latency))
         loss = self._loss_reported_at
         if loss is not None and loss <= now:
             self._loss_reported_at = None
@@ -413,13 +421,20 @@ class Flow:
             if hole.start >= end:
                 break
             if hole.start > pos:
-                self._sacks.append((at, pos, hole.start))
+                self._sack_later((at, pos, hole.start))
             pos = max(pos, hole.end)
         if pos < end:
-            self._sacks.append((at, pos, end))
+            self._sack_later((at, pos, end))
+
+    def _sack_later(self, sack: tuple[float, int, int]) -> None:
+        if self._sacks is None:
+            self._sacks = deque()
+        self._sacks.append(sack)
 
     def _apply_sacks(self, now: float) -> None:
         sacks, window = self._sacks, self.window
+        if sacks is None:
+            return
         while sacks and sacks[0][0] <= now:
             _, start, end = sacks.popleft()
             start = max(start, self._acked)
@@ -427,12 +442,16 @@ class Flow:
                 continue
             size = min(end - start, window.in_flight)
             window.on_sack(now, size)
+            if self._sacked is None:
+                self._sacked = deque()
             self._sacked.append([start, start + size])
 
     def _sacked_below(self, end: int) -> int:
         """Sacked bytes the cumulative ack up to `end` now covers (and forget them)."""
         covered = 0
         sacked = self._sacked
+        if sacked is None:
+            return 0
         while sacked and sacked[0][0] < end:
             head = sacked[0]
             start = max(head[0], self._acked)
@@ -482,7 +501,12 @@ class Flow:
         if arrives <= now and not self._acks:
             self._ack(now, end)
         else:
-            self._acks.append((max(arrives, now), end))
+            self._ack_later((max(arrives, now), end))
+
+    def _ack_later(self, ack: tuple[float, int]) -> None:
+        if self._acks is None:
+            self._acks = deque()
+        self._acks.append(ack)
 
     def _ack(self, now: float, end: int) -> None:
         window = self.window
