@@ -30,7 +30,7 @@ from shaper.shaping.bottleneck import Bottleneck, Chunk
 from shaper.shaping.delay import EMPTY, DelayLine
 from shaper.shaping.jitter import Jitter
 from shaper.shaping.loss import LossModel
-from shaper.shaping.recovery import Recovery
+from shaper.shaping.recovery import Hole, Recovery
 from shaper.shaping.window import MSS, SenderWindow
 
 # A receiver that has not taken delivered bytes is asked again after this long, doubling
@@ -244,7 +244,9 @@ class Flow:
             reorder = 0.0 if window.in_recovery else (window.min_rtt_us or 0.0) / 4
             self.recovery.departed(self._left, chunk.size, arrive, self.reverse_latency, reorder)
             if self.recovery.holes:
-                self._sack_behind_holes(self._left, self._left + chunk.size, arrive)
+                self._sack_behind_holes(
+                    self.recovery.holes, self._left, self._left + chunk.size, arrive
+                )
         self._left += chunk.size
 
     def set_sink_blocked(self, now: float, blocked: bool) -> None:
@@ -407,11 +409,10 @@ class Flow:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _sack_behind_holes(self, start: int, end: int, arrive: float) -> None:
-        """Of [start, end), arriving at `arrive`: what lies behind the first hole and in
-        none is sacked one reverse latency later."""
-        holes = self.recovery.holes if self.recovery is not None else ()
-        if not holes or holes[0].start >= end:
+    def _sack_behind_holes(self, holes: deque[Hole], start: int, end: int, arrive: float) -> None:
+        """Of [start, end), arriving at `arrive`: what lies behind the first of `holes`
+        (in stream order) and in none is sacked one reverse latency later."""
+        if holes[0].start >= end:
             return
         at = arrive + self.reverse_latency
         pos = max(start, holes[0].start)

@@ -66,10 +66,11 @@ _INFINITE = 0x7FFFFFFF
 _PACING_SS_RATIO = 2.0
 _PACING_CA_RATIO = 1.2
 
-# Congestion states (Linux icsk_ca_state, the ones that matter here).
 # Linux tcp_schedule_loss_probe: the probe timeout beyond 2 srtt.
 TLP_ONE_PACKET_EXTRA_US = 200_000.0  # TCP_RTO_MIN, for a delayed ack of a lone packet
 TLP_EXTRA_US = 2_000.0  # TCP_TIMEOUT_MIN, 2 jiffies
+
+# Congestion states (Linux icsk_ca_state, the ones that matter here).
 _OPEN = "open"
 _RECOVERY = "recovery"  # after on_congestion: cwnd held at ssthresh until the recovery point
 _LOSS = "loss"  # after on_timeout: slow start from one segment until the recovery point
