@@ -92,3 +92,42 @@ async def test_the_spin_credit_is_earned_back_by_a_lone_timer():
         await asyncio.wait_for(fired.wait(), 2)
     finally:
         made.close()
+
+
+@pytest.mark.timeout(20)
+async def test_a_long_batch_of_due_timers_lets_the_loop_in():
+    """An engine with more timers due than it can run (1,000 busy connections) must still
+    serve its sockets and control API between them: a batch stops after BATCH_SECONDS."""
+    from shaper.engine import timers as module
+
+    loop = asyncio.get_running_loop()
+    made = make_timers(loop)
+    if not isinstance(made, TimerFdTimers):
+        pytest.skip("the batch bound belongs to the timerfd timers (Linux)")
+    ran = 0
+    seen_at: list[int] = []
+    done = asyncio.Event()
+    count = 400
+    work = module.BATCH_SECONDS / 20  # 20 timers fill a batch: 400 are 20 batches' worth
+
+    def busy() -> None:
+        nonlocal ran
+        if ran == 0:
+            loop.call_soon(lambda: seen_at.append(ran))  # what the loop would serve next
+        end = loop.time() + work
+        while loop.time() < end:
+            pass
+        ran += 1
+        if ran == count:
+            done.set()
+
+    try:
+        due = loop.time() + 0.01
+        for _ in range(count):
+            made.call_at(due, busy)
+        await asyncio.wait_for(done.wait(), 10)
+        # Served after about one batch (the clock is read every BATCH_CHECK timers), not
+        # after all 400.
+        assert seen_at and seen_at[0] <= 20 + module.BATCH_CHECK
+    finally:
+        made.close()
