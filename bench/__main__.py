@@ -51,6 +51,7 @@ def table(results: dict) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, Python {m['python']}; "
         f"{m['date']}; revision {m['revision']}; load average (1 min) at start / end "
         f"{m['loadavg_at_start']:.2f} / {m['loadavg_at_end']:.2f} (other work shares the cores)"
+        + ("; engines run from compiled bytecode, as installed" if m.get("bytecode") else "")
         + (" (BENCH_QUICK: smoke run, not the benchmark)" if results["quick"] else ""),
         "",
         "| measure | result | target | met |",

@@ -215,7 +215,20 @@ def machine() -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "loadavg_at_start": os.getloadavg()[0],
         "revision": revision(),
+        "bytecode": compile_bytecode(),
     }
+
+
+def compile_bytecode() -> bool:
+    """Compile shaper and its dependencies to bytecode before measuring, as an installed
+    package has it (pip compiles at install; Python caches on first import). Where
+    PYTHONDONTWRITEBYTECODE is set, every engine would compile from source instead, which
+    costs start-up time and leaves ~3 MB more RSS in each (42.1 against 45.0 MB idle here)."""
+    import compileall
+    import sysconfig
+
+    paths = [ROOT / "shaper", Path(sysconfig.get_paths()["purelib"])]
+    return all(compileall.compile_dir(str(p), quiet=2, workers=1) for p in paths if p.is_dir())
 
 
 def revision() -> str:
