@@ -41,6 +41,16 @@ def _number(value: Any) -> str:
     return _any(value)
 
 
+def _strings(values: tuple[str, ...]) -> str:
+    # Most connections have no fault: "[]" without a trip through json.dumps (1.5 us each,
+    # 1.5 ms of a 1,000-connection snapshot).
+    if not values:
+        return "[]"
+    if all(value.__class__ is str for value in values):
+        return f"[{','.join([_string(value) for value in values])}]"
+    return _any(values)
+
+
 def _plain(value: Any) -> Any:
     fields = getattr(type(value), "__dataclass_fields__", None)
     if fields is not None:
@@ -71,7 +81,13 @@ def encoder(cls: type) -> Callable[[Any], str]:
     found = _ENCODERS.get(cls)
     if found is not None:
         return found
-    namespace: dict[str, Any] = {"_s": _string, "_n": _number, "_a": _any, "_b": _BOOL}
+    namespace: dict[str, Any] = {
+        "_s": _string,
+        "_n": _number,
+        "_a": _any,
+        "_b": _BOOL,
+        "_t": _strings,
+    }
     parts = []
     for index, field in enumerate(dataclasses.fields(cls)):
         annotation = (
@@ -93,6 +109,8 @@ def encoder(cls: type) -> Callable[[Any], str]:
             expr = f'"null" if {ref} is None else _s({ref})'
         elif annotation == "bool":
             expr = f"_b[{ref}]"
+        elif annotation == "tuple[str,...]":
+            expr = f"_t({ref})"
         elif (nested := _nested(annotation, cls)) is not None:
             name = f"_e{index}"
             namespace[name] = encoder(nested)
