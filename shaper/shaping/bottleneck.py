@@ -91,6 +91,22 @@ class Bottleneck(Generic[F]):
     - `next_deadline()`: when the slice on the link will have left (None: idle or stalled).
     """
 
+    __slots__ = (
+        "limits",
+        "clock",
+        "_chunks",
+        "queued",
+        "_slice",
+        "_sending",
+        "_send_start",
+        "_send_done",
+        "waiting",
+        "_granted",
+        "_line",
+        "on_room",
+        "flows",
+    )
+
     def __init__(self, limits: DirectionLimits, now: float = 0.0):
         self.limits = limits
         self.clock = make_clock(limits, now)

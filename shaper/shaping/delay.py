@@ -22,6 +22,8 @@ class InFlight:
 class DelayLine:
     """Bytes on the wire. Delivery is `max(previous delivery, depart + latency + jitter)`."""
 
+    __slots__ = ("latency", "_items", "size", "_last_deliver")
+
     def __init__(self, latency: float = 0):
         self.latency = latency
         # Made at the first push (None until then): an empty deque is 760 bytes, and the

