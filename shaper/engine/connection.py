@@ -32,6 +32,17 @@ CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that 
 class Leg(asyncio.BufferedProtocol):
     """One socket of the connection. It is the source of one pipe and the sink of the other."""
 
+    __slots__ = (
+        "connection",
+        "name",
+        "transport",
+        "source_of",
+        "sink_of",
+        "lost",
+        "kernel",
+        "_fast_reader",
+    )
+
     def __init__(self, connection: Connection, name: str, source_of: Pipe, sink_of: Pipe):
         self.connection = connection
         self.name = name  # "client" or "server"
@@ -97,6 +108,8 @@ class Leg(asyncio.BufferedProtocol):
 class _FastReader(asyncio.Protocol):
     """The leg, as a plain Protocol: used while its source direction is unshaped."""
 
+    __slots__ = ("leg",)
+
     def __init__(self, leg: Leg):
         self.leg = leg
 
@@ -124,6 +137,32 @@ ACK_SIZE = 52
 
 
 class Connection:
+    __slots__ = (
+        "id",
+        "seed",
+        "route",
+        "route_name",
+        "loop",
+        "timers",
+        "started",
+        "state",
+        "client_addr",
+        "server_addr",
+        "override",
+        "_record",
+        "_on_closed",
+        "_shared_links",
+        "handshake",
+        "_control_resent",
+        "upstream",
+        "downstream",
+        "client",
+        "server",
+        "reset_seen",
+        "fault_target",
+        "faults",
+    )
+
     def __init__(
         self,
         conn_id: int,

@@ -26,6 +26,8 @@ class _Connection(Protocol):
 class _Once:
     """A callback waiting for the connection's first byte; cancel() drops it."""
 
+    __slots__ = ("callback",)
+
     def __init__(self, callback: Callable[[], None]):
         self.callback: Callable[[], None] | None = callback
 
@@ -34,6 +36,8 @@ class _Once:
 
 
 class FaultDoor:
+    __slots__ = ("_conn", "id", "_first_byte")
+
     def __init__(self, conn: _Connection):
         self._conn = conn
         self.id = conn.id
