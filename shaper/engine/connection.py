@@ -192,7 +192,8 @@ class Connection:
         self._shared_links = shared_links
         # With the emulated TCP on a shaped path, the first bytes wait for the handshake.
         self.handshake = _emulates_handshake(limits)
-        self._control_resent: set[str] = set()  # directions whose SYN or SYN-ACK was resent
+        # Directions whose SYN or SYN-ACK was resent (rare: a new set then, none before).
+        self._control_resent: frozenset[str] = frozenset()
         opened = not self.handshake
         self.upstream = Pipe(
             "upstream",
@@ -258,7 +259,7 @@ class Connection:
         if wait is None:
             pipe.send_control(size, on_arrival)
         else:
-            self._control_resent.add(pipe.direction)
+            self._control_resent = self._control_resent | {pipe.direction}
             self.loop.call_later(wait / 1_000_000, self._send_control, pipe, size, on_arrival)
 
     def _syn_arrived(self, at: float) -> None:
