@@ -26,6 +26,9 @@ from shaper.model.limits import Limits
 from shaper.shaping.flow import Flow
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
+# Shared by every connection none of whose SYNs was resent (an empty frozenset is an
+# object of 216 bytes of its own).
+_NONE_RESENT: frozenset[str] = frozenset()
 CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that does not read
 
 
@@ -193,7 +196,7 @@ class Connection:
         # With the emulated TCP on a shaped path, the first bytes wait for the handshake.
         self.handshake = _emulates_handshake(limits)
         # Directions whose SYN or SYN-ACK was resent (rare: a new set then, none before).
-        self._control_resent: frozenset[str] = frozenset()
+        self._control_resent = _NONE_RESENT
         opened = not self.handshake
         self.upstream = Pipe(
             "upstream",

@@ -103,9 +103,7 @@ class Flow:
         self.wire = DelayLine(limits.latency)
         # Each random stream derives from the seed: the same seed, the same draws.
         self.seed = seed
-        self.jitter = Jitter(
-            limits.jitter, limits.jitter_distribution, None if seed is None else f"{seed}/jitter"
-        )
+        self.jitter = Jitter(limits.jitter, limits.jitter_distribution, seed, stream="jitter")
         self.recovery: Recovery | None = None  # made when loss is first set
         self.window: SenderWindow | None = SenderWindow(now) if _emulated(limits) else None
         self.is_open = opened  # False until the emulated handshake lets bytes through
