@@ -26,11 +26,25 @@ from shaper.model.limits import Limits
 from shaper.shaping.flow import Flow
 
 CONNECTING, OPEN, CLOSING, CLOSED = "connecting", "open", "closing", "closed"
+# Shared by every connection none of whose SYNs was resent (an empty frozenset is an
+# object of 216 bytes of its own).
+_NONE_RESENT: frozenset[str] = frozenset()
 CLOSE_GRACE = 5.0  # seconds a graceful close may spend flushing to a peer that does not read
 
 
 class Leg(asyncio.BufferedProtocol):
     """One socket of the connection. It is the source of one pipe and the sink of the other."""
+
+    __slots__ = (
+        "connection",
+        "name",
+        "transport",
+        "source_of",
+        "sink_of",
+        "lost",
+        "kernel",
+        "_fast_reader",
+    )
 
     def __init__(self, connection: Connection, name: str, source_of: Pipe, sink_of: Pipe):
         self.connection = connection
@@ -97,6 +111,8 @@ class Leg(asyncio.BufferedProtocol):
 class _FastReader(asyncio.Protocol):
     """The leg, as a plain Protocol: used while its source direction is unshaped."""
 
+    __slots__ = ("leg",)
+
     def __init__(self, leg: Leg):
         self.leg = leg
 
@@ -124,6 +140,32 @@ ACK_SIZE = 52
 
 
 class Connection:
+    __slots__ = (
+        "id",
+        "seed",
+        "route",
+        "route_name",
+        "loop",
+        "timers",
+        "started",
+        "state",
+        "client_addr",
+        "server_addr",
+        "override",
+        "_record",
+        "_on_closed",
+        "_shared_links",
+        "handshake",
+        "_control_resent",
+        "upstream",
+        "downstream",
+        "client",
+        "server",
+        "reset_seen",
+        "fault_target",
+        "faults",
+    )
+
     def __init__(
         self,
         conn_id: int,
@@ -153,7 +195,8 @@ class Connection:
         self._shared_links = shared_links
         # With the emulated TCP on a shaped path, the first bytes wait for the handshake.
         self.handshake = _emulates_handshake(limits)
-        self._control_resent: set[str] = set()  # directions whose SYN or SYN-ACK was resent
+        # Directions whose SYN or SYN-ACK was resent (rare: a new set then, none before).
+        self._control_resent = _NONE_RESENT
         opened = not self.handshake
         self.upstream = Pipe(
             "upstream",
@@ -219,7 +262,7 @@ class Connection:
         if wait is None:
             pipe.send_control(size, on_arrival)
         else:
-            self._control_resent.add(pipe.direction)
+            self._control_resent = self._control_resent | {pipe.direction}
             self.loop.call_later(wait / 1_000_000, self._send_control, pipe, size, on_arrival)
 
     def _syn_arrived(self, at: float) -> None:

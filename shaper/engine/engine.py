@@ -102,6 +102,10 @@ class Engine:
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._seed_given = seed is not None  # a profile's seed does not override --seed
         self.fault_runner = FaultRunner(self.seed, self.record)
+        # Bound once and shared: every connection keeps both, and a bound method made per
+        # connection is an object of 64 bytes of its own.
+        self._record_for_connections = self.record
+        self._closed_for_connections = self._closed
         for spec in faults or ():
             self.fault_runner.add(spec, ())
 
@@ -206,8 +210,8 @@ class Engine:
             self._loop,
             self._timers,
             self._links_of(listener),
-            self.record,
-            self._closed,
+            self._record_for_connections,
+            self._closed_for_connections,
             route_name=route.name,
             seed=self.seed,
         )

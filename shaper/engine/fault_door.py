@@ -26,6 +26,8 @@ class _Connection(Protocol):
 class _Once:
     """A callback waiting for the connection's first byte; cancel() drops it."""
 
+    __slots__ = ("callback",)
+
     def __init__(self, callback: Callable[[], None]):
         self.callback: Callable[[], None] | None = callback
 
@@ -34,10 +36,14 @@ class _Once:
 
 
 class FaultDoor:
+    __slots__ = ("_conn", "id", "_first_byte")
+
     def __init__(self, conn: _Connection):
         self._conn = conn
         self.id = conn.id
-        self._first_byte: list[_Once] = []
+        # Who waits for the first byte: a tuple, so that a connection no fault waits on
+        # shares the empty one.
+        self._first_byte: tuple[_Once, ...] = ()
 
     def _pipe(self, direction: str) -> Pipe:
         return self._conn.upstream if direction == "upstream" else self._conn.downstream
@@ -78,7 +84,7 @@ class FaultDoor:
         if conn.upstream.flow.bytes_in or conn.downstream.flow.bytes_in:
             conn.loop.call_soon(self._call, waiting)
         else:
-            self._first_byte.append(waiting)
+            self._first_byte += (waiting,)
             conn.upstream.first_byte_hook = conn.downstream.first_byte_hook = self.first_byte
         return waiting
 
@@ -86,7 +92,7 @@ class FaultDoor:
         """Called by a pipe as its first byte arrives (once per connection)."""
         conn = self._conn
         conn.upstream.first_byte_hook = conn.downstream.first_byte_hook = None
-        waiting, self._first_byte = self._first_byte, []
+        waiting, self._first_byte = self._first_byte, ()
         for once in waiting:
             conn.loop.call_soon(self._call, once)  # not inside the pipe's read
 

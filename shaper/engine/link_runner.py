@@ -36,6 +36,8 @@ install_trace_loader()
 
 
 class LinkRunner:
+    __slots__ = ("loop", "timers", "shared", "model", "_pipes", "_alarm")
+
     def __init__(
         self,
         limits: DirectionLimits,

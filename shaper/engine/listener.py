@@ -34,13 +34,19 @@ class Listener:
         # With limits of its own, the route's connections share a pair of links of its own
         # (with link = shared); without, they share the engine's.
         self.links: dict[str, LinkRunner] | None = None
+        # The description, and the bound address it was made for: every connection of the
+        # route keeps it, so they share one text rather than one each.
+        self._described: tuple[tuple[str, int] | None, str] | None = None
 
     @property
     def name(self) -> str:
         return self.route.name
 
     def describe(self) -> str:
-        return self.route.describe(self.bound)
+        described = self._described
+        if described is None or described[0] != self.bound:
+            described = self._described = (self.bound, self.route.describe(self.bound))
+        return described[1]
 
     async def open(self, factory: Callable[[], asyncio.BaseProtocol]) -> tuple[str, int]:
         """Listen on the route's address (again on the bound one, once bound)."""

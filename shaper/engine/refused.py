@@ -10,6 +10,8 @@ from shaper.engine import kernel
 
 
 class Refused(asyncio.Protocol):
+    __slots__ = ("mode",)
+
     def __init__(self, mode: str):
         self.mode = mode  # "reset" or "close"
 

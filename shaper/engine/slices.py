@@ -15,6 +15,18 @@ HIGH = 64 * 1024  # bytes waiting to be sliced before the pipe stops releasing i
 
 
 class Slices:
+    __slots__ = (
+        "loop",
+        "_write",
+        "_next_size",
+        "gap",
+        "_on_room",
+        "_pending",
+        "held",
+        "_timer",
+        "_ready_at",
+    )
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,

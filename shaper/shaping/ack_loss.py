@@ -17,6 +17,8 @@ from shaper.shaping.window import MSS, SenderWindow
 
 
 class AckLoss:
+    __slots__ = ("model", "timeout_at", "end", "lost", "timeouts")
+
     def __init__(self, probability: float, burst: float, seed: str | None):
         self.model = LossModel(probability, burst, seed)
         self.timeout_at: float | None = None  # a lost group waits for the sender's timer

@@ -91,10 +91,29 @@ class Bottleneck(Generic[F]):
     - `next_deadline()`: when the slice on the link will have left (None: idle or stalled).
     """
 
+    __slots__ = (
+        "limits",
+        "clock",
+        "_chunks",
+        "queued",
+        "_slice",
+        "_sending",
+        "_send_start",
+        "_send_done",
+        "waiting",
+        "_granted",
+        "_line",
+        "on_room",
+        "flows",
+    )
+
     def __init__(self, limits: DirectionLimits, now: float = 0.0):
         self.limits = limits
         self.clock = make_clock(limits, now)
-        self._chunks: deque[Chunk[F]] = deque()
+        # The queue, and below the line of flows waiting for room, are made at their first
+        # entry and dropped when they empty (None meanwhile): an empty deque is 760 bytes,
+        # and a link of its own per connection direction had two, mostly empty.
+        self._chunks: deque[Chunk[F]] | None = None
         self.queued = 0  # bytes waiting, including the slice on the link
         self._slice = slice_size(limits.rate, limits.buffer)
         self._sending: Chunk[F] | None = None  # the slice being serialized
@@ -107,7 +126,7 @@ class Bottleneck(Generic[F]):
         # a 200 Mbit/s link shared by 1,000 connections 25 % idle.
         self.waiting: dict[F, int] = {}
         self._granted = 0  # room granted and not yet taken
-        self._line: deque[F] = deque()  # those not granted room yet, in order
+        self._line: deque[F] | None = None  # those not granted room yet, in order
         # Called when a waiting flow may now have room (the I/O layer resumes its reader).
         self.on_room: Callable[[F], None] | None = None
         self.flows = 0  # flows attached (for display: who shares the link)
@@ -145,7 +164,10 @@ class Bottleneck(Generic[F]):
         if flow in self.waiting:
             return False
         self.waiting[flow] = 0
-        self._line.append(flow)
+        line = self._line
+        if line is None:
+            line = self._line = deque()
+        line.append(flow)
         return True
 
     def leave(self, flow: F) -> None:
@@ -155,7 +177,10 @@ class Bottleneck(Generic[F]):
     def enqueue(self, now: float, chunk: Chunk[F]) -> list[F]:
         """Queue `chunk`; returns the flows whose wire got bytes meanwhile."""
         touched = self.advance(now)
-        self._chunks.append(chunk)
+        chunks = self._chunks
+        if chunks is None:
+            chunks = self._chunks = deque()
+        chunks.append(chunk)
         self.queued += chunk.size
         if chunk.flow in self.waiting:
             # Served (what it did not take goes on down the line); it waits again, at the
@@ -215,7 +240,11 @@ class Bottleneck(Generic[F]):
         if grant:
             self._granted -= grant
         else:
-            self._line.remove(flow)  # rare: a flow leaves (closes) before its turn
+            line = self._line
+            assert line is not None  # a flow granted nothing yet is in the line
+            line.remove(flow)  # rare: a flow leaves (closes) before its turn
+            if not line:
+                self._line = None
         self._offer_room()
 
     def _offer_room(self) -> None:
@@ -234,6 +263,8 @@ class Bottleneck(Generic[F]):
             self._granted += grant
             left -= grant
             told.append(flow)
+        if not line:
+            self._line = None  # before a flow told waits again: it starts a new line
         for flow in told:
             if self.waiting.get(flow):  # not gone meanwhile
                 self.on_room(flow)
@@ -242,12 +273,15 @@ class Bottleneck(Generic[F]):
         """Put the next slice on the link. `ready`: when its bytes were there to send;
         burst credit may start it earlier on the link clock, but it never departs
         before it existed."""
-        if not self._chunks:
+        chunks = self._chunks
+        if not chunks:
             self._sending = None
             return
-        head = self._chunks[0]
+        head = chunks[0]
         if head.data is None or head.size <= self._slice:
-            piece = self._chunks.popleft()
+            piece = chunks.popleft()
+            if not chunks:
+                self._chunks = None
         else:
             data = head.data
             piece = Chunk(head.flow, data[: self._slice], self._slice)

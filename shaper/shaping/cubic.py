@@ -59,6 +59,19 @@ def cubic_target(t_us: float, k_us: float, origin: int) -> int:
 class Cubic:
     """Linux's struct bictcp, minus HyStart (see hystart.py)."""
 
+    __slots__ = (
+        "cnt",
+        "last_max",
+        "last_cwnd",
+        "last_time",
+        "origin",
+        "k",
+        "delay_min",
+        "epoch_start",
+        "ack_cnt",
+        "reno_cwnd",
+    )
+
     def __init__(self) -> None:
         self.reset()
 

@@ -22,10 +22,13 @@ class InFlight:
 class DelayLine:
     """Bytes on the wire. Delivery is `max(previous delivery, depart + latency + jitter)`."""
 
+    __slots__ = ("latency", "_items", "size", "_last_deliver")
+
     def __init__(self, latency: float = 0):
         self.latency = latency
-        # Made at the first push (None until then): an empty deque is 760 bytes, and the
-        # direction of a connection that never carries data needs none.
+        # Made at the first push and dropped again when the last item leaves (None while
+        # empty): an empty deque is 760 bytes, and an idle connection's wires are empty
+        # (their SYN, SYN-ACK and ACK crossed them at the start).
         self._items: deque[InFlight] | None = None
         self.size = 0
         self._last_deliver = float("-inf")
@@ -64,7 +67,10 @@ class DelayLine:
 
     def pop(self) -> InFlight:
         assert self._items is not None, "pop from an empty wire"
-        item = self._items.popleft()
+        items = self._items
+        item = items.popleft()
+        if not items:
+            self._items = None
         self.size -= len(item.data)
         return item
 

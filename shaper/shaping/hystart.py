@@ -49,6 +49,8 @@ def ack_delay(pacing_rate: float | None) -> float:
 
 
 class HyStart:
+    __slots__ = ("found", "round_start", "last_ack", "end_seq", "curr_rtt", "sample_cnt")
+
     def __init__(self, now: float, sent_to: int):
         self.found = False  # an exit point was found: no more HyStart until reset
         self.new_round(now, sent_to)

@@ -19,6 +19,8 @@ class LinkClock:
     microseconds; rate is bits per second; 0 means unlimited.
     """
 
+    __slots__ = ("rate", "burst", "free_at")
+
     def __init__(self, rate: int = 0, burst: int = 0):
         self.rate = rate
         self.burst = burst
@@ -52,6 +54,8 @@ class TraceClock:
     Same interface as LinkClock (start_time, send, free_at, transmit_time), so the
     bottleneck drives either. `origin` is when the trace started (microseconds).
     """
+
+    __slots__ = ("times", "origin", "packet", "period_us", "_n", "_index", "_used", "burst", "rate")
 
     def __init__(self, times: tuple[int, ...], origin: float, packet: int = PACKET_BYTES):
         if not times or times[-1] <= 0:

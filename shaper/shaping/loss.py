@@ -30,6 +30,8 @@ def _geometric(rng: random.Random, q: float) -> int:
 
 
 class LossModel:
+    __slots__ = ("_rng", "lost", "drawn", "probability", "burst", "_good", "_bad")
+
     def __init__(self, probability: float = 0.0, burst: float = 1.0, seed: object = None):
         self._rng = random.Random(str(seed) if seed is not None else None)
         self.lost = 0  # packets lost so far

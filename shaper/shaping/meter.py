@@ -8,6 +8,8 @@ import math
 class RateMeter:
     """Exponentially smoothed bytes-per-second meter, fed with (now, bytes)."""
 
+    __slots__ = ("half_life", "_decay", "rate", "_last", "_pending")
+
     def __init__(self, half_life: float = 0.5):
         self.half_life = half_life
         self._decay = math.log(2) / half_life

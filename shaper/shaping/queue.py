@@ -13,6 +13,8 @@ class ByteQueue:
     just stops until the queue drains.
     """
 
+    __slots__ = ("_chunks", "size")
+
     def __init__(self) -> None:
         self._chunks: deque[memoryview] = deque()
         self.size = 0

@@ -72,6 +72,22 @@ class Hole:
 
 
 class Recovery:
+    __slots__ = (
+        "loss",
+        "retransmits",
+        "mss",
+        "holes",
+        "lost",
+        "timeouts",
+        "probes",
+        "delay_us",
+        "stalled_us",
+        "_stall_end",
+        "_rearmed",
+        "_control_tries",
+        "_departed_to",
+    )
+
     def __init__(self, loss: LossModel, mss: int = MSS, retransmits: LossModel | None = None):
         self.loss = loss
         # Retransmissions draw from a stream of their own, so the packets first lost depend

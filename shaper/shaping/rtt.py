@@ -30,6 +30,8 @@ class WindowedMin:
     sample. Exact when samples are monotone; within a quarter window otherwise.
     """
 
+    __slots__ = ("window", "_slots")
+
     def __init__(self, window: float):
         self.window = window
         self._slots: list[tuple[float, float]] = []  # (time, value), best first
@@ -65,6 +67,8 @@ class WindowedMin:
 
 class RttEstimator:
     """srtt, the deviation terms and the RTO (without backoff; the window applies that)."""
+
+    __slots__ = ("rto_min", "srtt", "mdev", "mdev_max", "rttvar", "_round_end", "min_rtt")
 
     def __init__(self, rto_min: float = RTO_MIN_US):
         self.rto_min = rto_min

@@ -79,6 +79,38 @@ _LOSS = "loss"  # after on_timeout: slow start from one segment until the recove
 class SenderWindow:
     """Linux's default sender (CUBIC) on the emulated path, in bytes and microseconds."""
 
+    __slots__ = (
+        "mss",
+        "initial_segments",
+        "slow_start_after_idle",
+        "in_flight",
+        "sent_bytes",
+        "acked_bytes",
+        "sacked_out",
+        "_cwnd",
+        "_ssthresh",
+        "_cwnd_cnt",
+        "_ack_remainder",
+        "_rtt",
+        "_backoff",
+        "_timer_base",
+        "_cubic",
+        "_use_hystart",
+        "_hystart",
+        "_state",
+        "_recovery_point",
+        "_pending_reduction",
+        "_acked_since_timeout",
+        "_restart_from",
+        "_is_cwnd_limited",
+        "_max_packets_out",
+        "_cwnd_usage_seq",
+        "_cwnd_used",
+        "_cwnd_stamp",
+        "_last_send",
+        "_emptied_at",
+    )
+
     def __init__(
         self,
         now: float = 0.0,

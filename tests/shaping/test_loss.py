@@ -400,7 +400,7 @@ def test_a_lost_last_acknowledgement_costs_the_sender_a_timeout():
     flow = transfer.flow
     flow.set_ack_loss(0.5, 1.0)
     assert flow.ack_loss is not None
-    flow.ack_loss.model.draw = Scripted(set(range(100))).draw  # type: ignore[method-assign]
+    flow.ack_loss.model = Scripted(set(range(100)))
     transfer.run(4 * MSS)
     # The data arrived on time; its acknowledgements never did, so the sender's timer
     # fired and the window fell to one segment; the retransmission's ack then came back.
@@ -420,7 +420,7 @@ def test_a_lost_acknowledgement_followed_by_another_costs_nothing():
     transfer = Transfer(limits)
     transfer.flow.set_ack_loss(0.5, 1.0)
     assert transfer.flow.ack_loss is not None
-    transfer.flow.ack_loss.model.draw = Scripted({3}).draw  # type: ignore[method-assign]
+    transfer.flow.ack_loss.model = Scripted({3})
     transfer.run(200_000)
     assert transfer.received == transfer.sent
     acks = transfer.flow.ack_loss
