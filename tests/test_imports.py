@@ -33,6 +33,41 @@ def test_the_headless_engine_loads_no_display():
     assert not under(modules, "textual", "tui", "rich")
 
 
+SERVE_BOTH_APIS = """
+import asyncio, urllib.request
+from shaper.control.server import start_control
+from shaper.control.toxiproxy.app import start_toxiproxy
+from shaper.engine.engine import Engine
+
+def get(address, path):
+    with urllib.request.urlopen(f"http://{address[0]}:{address[1]}{path}", timeout=10) as r:
+        return r.status
+
+async def main():
+    engine = Engine()
+    await engine.start()
+    control, control_at = await start_control(engine, "127.0.0.1", 0)
+    toxiproxy, collection, toxiproxy_at = await start_toxiproxy(engine, "127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, get, control_at, "/v1/stats?connections=1") == 200
+    assert await loop.run_in_executor(None, get, toxiproxy_at, "/proxies") == 200
+    await control.cleanup()
+    await toxiproxy.cleanup()
+    collection.close()
+    await engine.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_the_engine_serving_its_apis_loads_no_aiohttp():
+    # aiohttp is the clients' library; loaded in the engine it cost some 15 MB of RSS.
+    modules = loaded_after(SERVE_BOTH_APIS)
+    assert "shaper.control.http.protocol" in modules  # the probe did serve over HTTP
+    assert "h11" in modules
+    assert not under(modules, "aiohttp", "multidict", "yarl", "textual")
+
+
 def test_the_command_line_loads_the_engine_and_aiohttp_only_when_a_verb_needs_them():
     modules = loaded_after("from shaper.cli.main import build_parser\nbuild_parser()")
     assert not under(modules, "shaper.engine", "shaper.control.server", "aiohttp", "textual")

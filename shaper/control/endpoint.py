@@ -1,6 +1,6 @@
-"""What the control client and the CLI verbs share, without loading the HTTP library
-(aiohttp costs a third of a second and 10 MB at start; `shaper serve` without
---control never needs it)."""
+"""What the control client and the CLI verbs share, without loading the clients' HTTP
+library (aiohttp costs a third of a second and 10 MB at start; `shaper serve` never needs
+it: the engine's servers are shaper.control.http)."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from shaper.control import keys
 from shaper.control.engine_view import ControlledEngine
+from shaper.control.http.request import Request
+from shaper.control.http.response import Response
 from shaper.control.requests import json_object, query
 from shaper.control.responses import ApiError, json_response
 from shaper.faults import FaultError, FaultSpec, fault_from_dict, fault_to_dict, patch_fault
@@ -20,7 +20,7 @@ from shaper.faults import FaultError, FaultSpec, fault_from_dict, fault_to_dict,
 _EXAMPLE = '{"type": "reset_peer", "after": "2s", "toxicity": 0.2}'
 
 
-def _engine(request: web.Request) -> ControlledEngine:
+def _engine(request: Request) -> ControlledEngine:
     return request.app[keys.ENGINE]
 
 
@@ -46,7 +46,7 @@ def _check_route(engine: ControlledEngine, spec: FaultSpec) -> None:
         )
 
 
-def _named(request: web.Request) -> FaultSpec:
+def _named(request: Request) -> FaultSpec:
     name = request.match_info["name"]
     for spec in _engine(request).fault_specs():
         if spec.name == name:
@@ -55,13 +55,13 @@ def _named(request: web.Request) -> FaultSpec:
     raise ApiError(404, f"name: no fault named {name!r}; faults in force: {known}", field="name")
 
 
-async def get_faults(request: web.Request) -> web.Response:
+async def get_faults(request: Request) -> Response:
     query(request, ())
     engine = _engine(request)
     return json_response([fault_json(engine, spec) for spec in engine.fault_specs()])
 
 
-async def post_faults(request: web.Request) -> web.Response:
+async def post_faults(request: Request) -> Response:
     query(request, ())
     body = await json_object(request, _EXAMPLE)
     engine = _engine(request)
@@ -81,12 +81,12 @@ async def post_faults(request: web.Request) -> web.Response:
     return json_response(fault_json(engine, spec), status=201)
 
 
-async def get_fault(request: web.Request) -> web.Response:
+async def get_fault(request: Request) -> Response:
     query(request, ())
     return json_response(fault_json(_engine(request), _named(request)))
 
 
-async def patch_fault_handler(request: web.Request) -> web.Response:
+async def patch_fault_handler(request: Request) -> Response:
     query(request, ())
     spec = _named(request)
     body = await json_object(request, '{"toxicity": 0.5}')
@@ -103,14 +103,14 @@ async def patch_fault_handler(request: web.Request) -> web.Response:
     return json_response(fault_json(engine, changed))
 
 
-async def delete_fault(request: web.Request) -> web.Response:
+async def delete_fault(request: Request) -> Response:
     query(request, ())
     spec = _named(request)
     try:
         _engine(request).remove_fault(spec.name)
     except KeyError:
         raise ApiError(404, f"name: no fault named {spec.name!r}", field="name") from None
-    return web.Response(status=204)
+    return Response(status=204)
 
 
 FAULT_ROUTES: list[tuple[str, str, Any]] = [

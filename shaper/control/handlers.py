@@ -11,13 +11,13 @@ import os
 import time
 from typing import Any
 
-from aiohttp import web
-
 from shaper._version import __version__
 from shaper.control import keys
 from shaper.control.encoding import encoder, snapshot_json
 from shaper.control.engine_view import ControlledEngine
 from shaper.control.fault_handlers import FAULT_ROUTES
+from shaper.control.http.request import Request
+from shaper.control.http.response import Response, StreamResponse
 from shaper.control.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shaper.control.openapi import openapi_document
 from shaper.control.requests import (
@@ -46,7 +46,7 @@ CLOSE_MODES = ("close", "reset")
 _LIMITS_EXAMPLE = '{"downstream": {"rate": "2Mbit"}}'
 
 
-def _engine(request: web.Request) -> ControlledEngine:
+def _engine(request: Request) -> ControlledEngine:
     return request.app[keys.ENGINE]
 
 
@@ -79,7 +79,7 @@ def _profile_state(engine: ControlledEngine) -> dict[str, Any]:
 # -- engine -------------------------------------------------------------------------
 
 
-async def get_status(request: web.Request) -> web.Response:
+async def get_status(request: Request) -> Response:
     query(request, ())
     engine = _engine(request)
     return json_response(
@@ -97,20 +97,20 @@ async def get_status(request: web.Request) -> web.Response:
     )
 
 
-async def get_stats(request: web.Request) -> web.Response:
+async def get_stats(request: Request) -> Response:
     params = query(request, ("connections",))
     snapshot = _engine(request).snapshot(connections=switch(params, "connections"))
     return json_text(snapshot_json(snapshot))
 
 
-async def get_stream(request: web.Request) -> web.StreamResponse:
+async def get_stream(request: Request) -> StreamResponse:
     """Server-sent events: one `snapshot` event per interval, on absolute deadlines."""
     params = query(request, ("interval", "connections"))
     every = interval(params)
     with_connections = switch(params, "connections")
     engine = _engine(request)
-    closing = request.app[keys.CLOSING]
-    response = web.StreamResponse(
+    closing = request.app.closing
+    response = StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -140,12 +140,12 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
 # -- limits -------------------------------------------------------------------------
 
 
-async def get_limits(request: web.Request) -> web.Response:
+async def get_limits(request: Request) -> Response:
     query(request, ())
     return json_response(_engine(request).limits.to_dict())
 
 
-async def patch_limits(request: web.Request) -> web.Response:
+async def patch_limits(request: Request) -> Response:
     query(request, ())
     changes = await json_object(request, _LIMITS_EXAMPLE)
     try:
@@ -158,7 +158,7 @@ async def patch_limits(request: web.Request) -> web.Response:
 # -- connections ----------------------------------------------------------------------
 
 
-async def get_connections(request: web.Request) -> web.Response:
+async def get_connections(request: Request) -> Response:
     query(request, ())
     conns = _engine(request).snapshot(connections=True).connections or ()
     if not conns:
@@ -167,7 +167,7 @@ async def get_connections(request: web.Request) -> web.Response:
     return json_text("[" + ",".join([encode(c) for c in conns]) + "]")
 
 
-async def delete_connection(request: web.Request) -> web.Response:
+async def delete_connection(request: Request) -> Response:
     params = query(request, ("mode",))
     mode = params.get("mode", "close")
     if mode not in CLOSE_MODES:
@@ -181,14 +181,14 @@ async def delete_connection(request: web.Request) -> web.Response:
     return json_response({"id": conn_id, "mode": mode, "closed": True})
 
 
-async def get_connection_limits(request: web.Request) -> web.Response:
+async def get_connection_limits(request: Request) -> Response:
     query(request, ())
     engine = _engine(request)
     conn_id = connection_id(request, engine.connections)
     return json_response(engine.connection_limits(conn_id).to_dict())
 
 
-async def patch_connection_limits(request: web.Request) -> web.Response:
+async def patch_connection_limits(request: Request) -> Response:
     query(request, ())
     engine = _engine(request)
     conn_id = connection_id(request, engine.connections)
@@ -203,7 +203,7 @@ async def patch_connection_limits(request: web.Request) -> web.Response:
     return json_response(limits.to_dict())
 
 
-async def delete_connection_limits(request: web.Request) -> web.Response:
+async def delete_connection_limits(request: Request) -> Response:
     query(request, ())
     engine = _engine(request)
     conn_id = connection_id(request, engine.connections)
@@ -218,7 +218,7 @@ def _profile_error(exc: ProfileError) -> ApiError:
     return ApiError(400, str(exc), field=exc.field or "profile")
 
 
-async def get_profiles(request: web.Request) -> web.Response:
+async def get_profiles(request: Request) -> Response:
     query(request, ())
     infos = list_profiles(request.app[keys.PROFILES_DIR])
     return json_response(
@@ -234,7 +234,7 @@ async def get_profiles(request: web.Request) -> web.Response:
     )
 
 
-async def post_profiles(request: web.Request) -> web.Response:
+async def post_profiles(request: Request) -> Response:
     """Save the engine-wide limits as a profile in the engine's user profile directory,
     where the engine (and `shaper profiles`) find it by name at once."""
     query(request, ())
@@ -280,12 +280,12 @@ async def post_profiles(request: web.Request) -> web.Response:
     )
 
 
-async def get_profile(request: web.Request) -> web.Response:
+async def get_profile(request: Request) -> Response:
     query(request, ())
     return json_response(_profile_state(_engine(request)))
 
 
-async def post_profile(request: web.Request) -> web.Response:
+async def post_profile(request: Request) -> Response:
     """Apply a shipped/saved profile by name, or an inline profile object."""
     query(request, ())
     body = await json_object(request, '{"name": "3g"} or {"profile": {...}}')
@@ -333,13 +333,13 @@ async def post_profile(request: web.Request) -> web.Response:
 # -- other --------------------------------------------------------------------------
 
 
-async def get_metrics(request: web.Request) -> web.Response:
+async def get_metrics(request: Request) -> Response:
     query(request, ())
     text = request.app[keys.METRICS].render(_engine(request), __version__)
-    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    return Response(text.encode(), content_type=METRICS_CONTENT_TYPE)
 
 
-async def get_openapi(request: web.Request) -> web.Response:
+async def get_openapi(request: Request) -> Response:
     query(request, ())
     return json_response(openapi_document(__version__))
 

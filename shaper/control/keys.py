@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
-from aiohttp import web
-
 from shaper.control.engine_view import ControlledEngine
+from shaper.control.http.state import AppKey
 from shaper.control.metrics import MetricsCollector
 
-# A key's type is its type argument. AppKey's second argument must be a concrete class,
-# which a Protocol or a union is not: those keys are subscripted instead.
-ENGINE = web.AppKey[ControlledEngine]("engine")
-TOKEN = web.AppKey[str | None]("token")  # None: no token is asked for
+# A key's type is its type argument.
+ENGINE = AppKey[ControlledEngine]("engine")
+TOKEN = AppKey[str | None]("token")  # None: no token is asked for
 # None: the user's profiles directory (see shaper.profiles.store)
-PROFILES_DIR = web.AppKey[str | os.PathLike[str] | None]("profiles_dir")
-CLOSING = web.AppKey("closing", asyncio.Event)
-METRICS = web.AppKey("metrics", MetricsCollector)
+PROFILES_DIR = AppKey[str | os.PathLike[str] | None]("profiles_dir")
+METRICS = AppKey[MetricsCollector]("metrics")

@@ -9,8 +9,7 @@ import math
 import re
 from typing import Any
 
-from aiohttp import web
-
+from shaper.control.http.request import Request
 from shaper.control.responses import ApiError
 from shaper.model.units import SWITCH_FORMS, UnitError, parse_switch
 
@@ -20,15 +19,15 @@ MAX_BODY = 1024**2
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?")
 
 
-def query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+def query(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
     """The query parameters, refusing any not in `allowed` (and repeated ones)."""
-    for key in request.query:
+    for key, values in request.query.items():
         if key not in allowed:
             accepted = ", ".join(allowed) if allowed else "no query parameters"
             raise ApiError(400, f"{key}: unknown query parameter; accepted: {accepted}", field=key)
-        if len(request.query.getall(key)) > 1:
+        if len(values) > 1:
             raise ApiError(400, f"{key}: given more than once; give it once", field=key)
-    return {k: request.query[k] for k in allowed if k in request.query}
+    return {k: request.query[k][0] for k in allowed if k in request.query}
 
 
 def switch(params: dict[str, str], name: str) -> bool:
@@ -95,7 +94,7 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-async def json_body(request: web.Request) -> Any:
+async def json_body(request: Request) -> Any:
     """The body as JSON. Refused with a 400 naming the problem: an unknown charset, bytes
     that are not text in it, invalid JSON, nesting too deep to read, numbers too large or not
     finite."""
@@ -140,7 +139,7 @@ async def json_body(request: web.Request) -> Any:
         ) from None
 
 
-async def json_object(request: web.Request, example: str) -> dict[str, Any]:
+async def json_object(request: Request, example: str) -> dict[str, Any]:
     body = await json_body(request)
     if not isinstance(body, dict):
         raise ApiError(
@@ -151,7 +150,7 @@ async def json_object(request: web.Request, example: str) -> dict[str, Any]:
     return body
 
 
-def connection_id(request: web.Request, known: Any) -> int:
+def connection_id(request: Request, known: Any) -> int:
     """The {id} of the path, which must name an open connection (a 404 otherwise)."""
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit()):

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from aiohttp import web
+from shaper.control.http.response import Response
 
 
 class ApiError(Exception):
@@ -38,13 +38,16 @@ def dumps(data: Any) -> str:
         return json.dumps(_finite(data), separators=(",", ":"), default=str)
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=dumps(data), status=status, content_type="application/json")
+JSON_TYPE = "application/json; charset=utf-8"
 
 
-def json_text(text: str) -> web.Response:
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(dumps(data).encode(), status, JSON_TYPE)
+
+
+def json_text(text: str) -> Response:
     """Already-encoded JSON (the snapshot encoders' output)."""
-    return web.Response(text=text, content_type="application/json")
+    return Response(text.encode(), 200, JSON_TYPE)
 
 
 def error_response(
@@ -53,8 +56,6 @@ def error_response(
     field: str | None = None,
     headers: dict[str, str] | None = None,
     **extra: Any,
-) -> web.Response:
+) -> Response:
     body = {"error": message, "field": field, **extra}
-    return web.Response(
-        text=dumps(body), status=status, content_type="application/json", headers=headers
-    )
+    return Response(dumps(body).encode(), status, JSON_TYPE, headers)

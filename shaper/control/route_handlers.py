@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from shaper.control import keys
 from shaper.control.engine_view import ControlledEngine
+from shaper.control.http.request import Request
+from shaper.control.http.response import Response
 from shaper.control.requests import json_object, query
 from shaper.control.responses import ApiError, json_response
 from shaper.model.addresses import ADDRESS_FORMS, AddressError, parse_address
@@ -28,7 +28,7 @@ _POST_EXAMPLE = '{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:
 _PATCH_EXAMPLE = '{"enabled": false}'
 
 
-def _engine(request: web.Request) -> ControlledEngine:
+def _engine(request: Request) -> ControlledEngine:
     return request.app[keys.ENGINE]
 
 
@@ -48,7 +48,7 @@ def _known_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
             )
 
 
-def _name_in_path(request: web.Request) -> str:
+def _name_in_path(request: Request) -> str:
     raw = request.match_info["name"]
     try:
         return check_route_name(raw)
@@ -99,12 +99,12 @@ def _state(engine: ControlledEngine, name: str) -> dict[str, Any]:
         raise ApiError(404, str(exc), field="name") from None
 
 
-async def get_routes(request: web.Request) -> web.Response:
+async def get_routes(request: Request) -> Response:
     query(request, ())
     return json_response([state.to_dict() for state in _engine(request).route_states()])
 
 
-async def post_routes(request: web.Request) -> web.Response:
+async def post_routes(request: Request) -> Response:
     query(request, ())
     body = await json_object(request, _POST_EXAMPLE)
     _known_fields(body, _POST_FIELDS)
@@ -126,12 +126,12 @@ async def post_routes(request: web.Request) -> web.Response:
     return json_response(_state(engine, name), status=201)
 
 
-async def get_route(request: web.Request) -> web.Response:
+async def get_route(request: Request) -> Response:
     query(request, ())
     return json_response(_state(_engine(request), _name_in_path(request)))
 
 
-async def patch_route(request: web.Request) -> web.Response:
+async def patch_route(request: Request) -> Response:
     """`enabled` (a switch) and `limits` (changes on top of the route's limits in force, or
     null: follow the engine-wide ones again)."""
     query(request, ())
@@ -172,14 +172,14 @@ async def patch_route(request: web.Request) -> web.Response:
     return json_response(_state(engine, name))
 
 
-async def delete_route(request: web.Request) -> web.Response:
+async def delete_route(request: Request) -> Response:
     query(request, ())
     engine = _engine(request)
     try:
         await engine.remove_route(_name_in_path(request))
     except UnknownRoute as exc:
         raise ApiError(404, str(exc), field="name") from None
-    return web.Response(status=204)
+    return Response(status=204)
 
 
 ROUTE_ROUTES: list[tuple[str, str, Any]] = [

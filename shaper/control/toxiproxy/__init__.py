@@ -3,5 +3,5 @@ its toxics are that route's limits (latency, bandwidth) and faults (the rest).
 
 shapes: the JSON a Toxiproxy client sends and reads (pure); mapping: toxics onto shaper's
 limits and faults (pure); collection: the proxies and what they did to the engine; app:
-the aiohttp application and its handlers.
+the application (on shaper.control.http) and its handlers.
 """

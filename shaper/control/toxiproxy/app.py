@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
-from shaper.control.responses import dumps
+from shaper.control.http.app import App
+from shaper.control.http.errors import HttpError
+from shaper.control.http.request import Request
+from shaper.control.http.response import Response, StreamResponse, text_response
+from shaper.control.http.router import Handler
+from shaper.control.http.serving import Runner, serve
+from shaper.control.http.state import AppKey
+from shaper.control.responses import JSON_TYPE, dumps
 from shaper.control.security import check_bind, token_problem
 from shaper.control.toxiproxy.collection import ProxyCollection, ToxiproxyEngine
 from shaper.control.toxiproxy.metrics import render_metrics
@@ -22,25 +27,21 @@ from shaper.control.toxiproxy.shapes import (
 
 DEFAULT_TOXIPROXY_PORT = 8474
 MAX_BODY = 1024**2
-COLLECTION = web.AppKey("toxiproxy_collection", ProxyCollection)
-TOKEN = web.AppKey("toxiproxy_token", str)  # "" = none asked for
+COLLECTION = AppKey[ProxyCollection]("toxiproxy_collection")
+TOKEN = AppKey[str]("toxiproxy_token")  # "" = none asked for
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=dumps(data), status=status, content_type="application/json")
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(dumps(data).encode(), status, JSON_TYPE)
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        text=dumps({"error": message, "status": status}),
-        status=status,
-        content_type="application/json",
-        headers=headers,
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        dumps({"error": message, "status": status}).encode(), status, JSON_TYPE, headers
     )
 
 
-@web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _errors(request: Request, handler: Handler) -> Response | StreamResponse:
     # Toxiproxy turns browsers away: a page open in one must not be able to drive the
     # API on loopback with a form post.
     if request.headers.get("User-Agent", "").startswith("Mozilla/"):
@@ -54,52 +55,51 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return await handler(request)
     except ToxiproxyError as exc:
         return _error(exc.status, exc.message)
-    except web.HTTPException as exc:
+    except HttpError as exc:
         if exc.status == 405:
-            allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
             return _error(
                 405,
                 f"method {request.method} not allowed on {request.path}; "
-                f"allowed: {', '.join(allowed)}",
-                {"Allow": ", ".join(allowed)},
+                f"allowed: {', '.join(exc.allowed)}",
+                {"Allow": ", ".join(exc.allowed)},
             )
         if exc.status == 404:
             return _error(404, f"no such path {request.path}")
         if exc.status == 413:
             return _error(413, f"body: larger than {MAX_BODY} bytes")
-        raise
+        return _error(exc.status, exc.message)
 
 
-def _collection(request: web.Request) -> ProxyCollection:
+def _render_error(status: int, message: str, headers: dict[str, str]) -> Response:
+    return _error(status, message, headers)
+
+
+def _collection(request: Request) -> ProxyCollection:
     return request.app[COLLECTION]
 
 
-async def _body(request: web.Request) -> Any:
+async def _body(request: Request) -> Any:
     return decode(await request.read())
 
 
-def _proxy(request: web.Request) -> str:
+def _proxy(request: Request) -> str:
     return request.match_info["proxy"]
 
 
-async def version(request: web.Request) -> web.Response:
-    return web.Response(
-        text=f'{{"version": "{API_VERSION}"}}\n',
-        content_type="application/json",
-        charset="utf-8",
-    )
+async def version(request: Request) -> Response:
+    return text_response(f'{{"version": "{API_VERSION}"}}\n', content_type="application/json")
 
 
-async def proxy_index(request: web.Request) -> web.Response:
+async def proxy_index(request: Request) -> Response:
     return _json(_collection(request).index())
 
 
-async def proxy_create(request: web.Request) -> web.Response:
+async def proxy_create(request: Request) -> Response:
     spec = parse_proxy(await _body(request))
     return _json(await _collection(request).create(spec), status=201)
 
 
-async def populate(request: web.Request) -> web.Response:
+async def populate(request: Request) -> Response:
     """201 with the proxies; on an error, its status with the error and the proxies made
     before it (null for none, as Toxiproxy answers)."""
     try:
@@ -112,61 +112,56 @@ async def populate(request: web.Request) -> web.Response:
     return _json({"proxies": proxies}, status=201)
 
 
-async def proxy_show(request: web.Request) -> web.Response:
+async def proxy_show(request: Request) -> Response:
     return _json(_collection(request).show(_proxy(request)))
 
 
-async def proxy_update(request: web.Request) -> web.Response:
+async def proxy_update(request: Request) -> Response:
     collection = _collection(request)
     collection.route_of(_proxy(request))  # 404 before the body is read
     return _json(await collection.update(_proxy(request), await _body(request)))
 
 
-async def proxy_delete(request: web.Request) -> web.Response:
+async def proxy_delete(request: Request) -> Response:
     await _collection(request).delete(_proxy(request))
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def toxic_index(request: web.Request) -> web.Response:
+async def toxic_index(request: Request) -> Response:
     return _json(_collection(request).toxics(_proxy(request)))
 
 
-async def toxic_create(request: web.Request) -> web.Response:
+async def toxic_create(request: Request) -> Response:
     collection = _collection(request)
     collection.route_of(_proxy(request))
     # 200, not 201: what Toxiproxy answers, and what its clients check.
     return _json(await collection.add_toxic(_proxy(request), await _body(request)))
 
 
-async def toxic_show(request: web.Request) -> web.Response:
+async def toxic_show(request: Request) -> Response:
     return _json(_collection(request).toxic(_proxy(request), request.match_info["toxic"]))
 
 
-async def toxic_update(request: web.Request) -> web.Response:
+async def toxic_update(request: Request) -> Response:
     collection = _collection(request)
     name, toxic = _proxy(request), request.match_info["toxic"]
     collection.toxic(name, toxic)
     return _json(await collection.update_toxic(name, toxic, await _body(request)))
 
 
-async def toxic_delete(request: web.Request) -> web.Response:
+async def toxic_delete(request: Request) -> Response:
     await _collection(request).remove_toxic(_proxy(request), request.match_info["toxic"])
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def reset(request: web.Request) -> web.Response:
+async def reset(request: Request) -> Response:
     await _collection(request).reset()
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: Request) -> Response:
     collection = _collection(request)
-    return web.Response(
-        text=render_metrics(collection),
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
+    return text_response(render_metrics(collection), headers={"X-Content-Type-Options": "nosniff"})
 
 
 TOXIPROXY_ROUTES: list[tuple[str, str, Any]] = [
@@ -189,8 +184,8 @@ TOXIPROXY_ROUTES: list[tuple[str, str, Any]] = [
 ]
 
 
-def build_app(collection: ProxyCollection, token: str | None = None) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+def build_app(collection: ProxyCollection, token: str | None = None) -> App:
+    app = App(_render_error, middleware=_errors, max_body=MAX_BODY)
     app[COLLECTION] = collection
     app[TOKEN] = token or ""
     for method, path, handler in TOXIPROXY_ROUTES:
@@ -203,20 +198,15 @@ async def start_toxiproxy(
     host: str = "127.0.0.1",
     port: int = DEFAULT_TOXIPROXY_PORT,
     token: str | None = None,
-) -> tuple[web.AppRunner, ProxyCollection, tuple[str, int]]:
+) -> tuple[Runner, ProxyCollection, tuple[str, int]]:
     """Serve Toxiproxy's API for `engine`: the runner (`await runner.cleanup()`), the
     collection of proxies and the bound address. ControlSecurityError off loopback
     without a token; OSError if the address cannot be bound."""
     check_bind(host, token)
     collection = ProxyCollection(engine)
-    runner = web.AppRunner(build_app(collection, token), access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        runner = await serve(build_app(collection, token), host, port)
     except BaseException:
-        await runner.cleanup()
         collection.close()
         raise
-    bound = runner.addresses[0]
-    return runner, collection, (str(bound[0]), int(bound[1]))
+    return runner, collection, runner.address
