@@ -13,7 +13,7 @@ from typing import Any
 
 from shaper._version import __version__
 from shaper.control import keys
-from shaper.control.encoding import encoder, snapshot_json
+from shaper.control.encoding import TextMemo, encoder, snapshot_json
 from shaper.control.engine_view import ControlledEngine
 from shaper.control.fault_handlers import FAULT_ROUTES
 from shaper.control.http.request import Request
@@ -100,7 +100,7 @@ async def get_status(request: Request) -> Response:
 async def get_stats(request: Request) -> Response:
     params = query(request, ("connections",))
     snapshot = _engine(request).snapshot(connections=switch(params, "connections"))
-    return json_text(snapshot_json(snapshot))
+    return json_text(snapshot_json(snapshot, request.app[keys.SNAPSHOT_TEXT]))
 
 
 async def get_stream(request: Request) -> StreamResponse:
@@ -120,9 +120,10 @@ async def get_stream(request: Request) -> StreamResponse:
     await response.prepare(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time()
+    memo = TextMemo()
     try:
         while not closing.is_set():
-            payload = snapshot_json(engine.snapshot(connections=with_connections))
+            payload = snapshot_json(engine.snapshot(connections=with_connections), memo)
             await response.write(f"event: snapshot\ndata: {payload}\n\n".encode())
             deadline += every
             now = loop.time()

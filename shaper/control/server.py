@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from shaper.control import keys
+from shaper.control.encoding import TextMemo
 from shaper.control.engine_view import ControlledEngine
 from shaper.control.handlers import ROUTES
 from shaper.control.http.app import App
@@ -77,6 +78,7 @@ def build_app(
     app[keys.TOKEN] = token or None
     app[keys.PROFILES_DIR] = profiles_dir
     app[keys.METRICS] = MetricsCollector()
+    app[keys.SNAPSHOT_TEXT] = TextMemo()
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from shaper.engine import kernel
+from shaper.engine import kernel, resting
 from shaper.engine.fault_door import FaultDoor
 from shaper.engine.link_runner import LinkRunner
 from shaper.engine.pipe import NOT_CONNECTED, Pipe
@@ -164,6 +164,7 @@ class Connection:
         "reset_seen",
         "fault_target",
         "faults",
+        "_kept",
     )
 
     def __init__(
@@ -225,6 +226,7 @@ class Connection:
         self.reset_seen = False
         self.fault_target = FaultDoor(self)
         self.faults: tuple[str, ...] = ()  # names of the faults touching it (for stats)
+        self._kept: resting.Kept | None = None  # its last snapshot, while at rest
 
     def _link_for(self, direction: str, limits: Limits) -> LinkRunner:
         """The engine's shared link, unless this connection has limits of its own or the
@@ -454,8 +456,21 @@ class Connection:
     # -- stats -------------------------------------------------------------------
 
     def snapshot(
-        self, now: float, with_kernel: bool = True, wall: float | None = None
+        self, now: float, with_kernel: bool = True, wall: float | None = None, reuse: bool = True
     ) -> stats.ConnectionStats:
+        """Its figures now. At rest, the last snapshot again with its age moved on
+        (`reuse=False` builds it afresh all the same)."""
+        age = round((wall or time.time()) - self.started, 3)
+        kept = self._kept
+        if kept is not None and reuse and with_kernel:
+            record = kept.reuse(self, now, age)
+            if record is not None:
+                return record
+        record = self._build(now, with_kernel, age)
+        self._kept = resting.keep(self, record) if with_kernel and self.state == OPEN else None
+        return record
+
+    def _build(self, now: float, with_kernel: bool, age: float) -> stats.ConnectionStats:
         client_k = self.client.kernel.read(now) if with_kernel else kernel.EMPTY
         server_k = self.server.kernel.read(now) if with_kernel else kernel.EMPTY
         return stats.ConnectionStats(
@@ -463,7 +478,7 @@ class Connection:
             route=self.route,
             client=self.client_addr,
             server=self.server_addr,
-            age=round((wall or time.time()) - self.started, 3),
+            age=age,
             state=self.state,
             upstream=pipe_stats(self.upstream, now, client_k, server_k),
             downstream=pipe_stats(self.downstream, now, server_k, client_k),

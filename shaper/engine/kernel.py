@@ -67,7 +67,7 @@ class KernelReader:
     with every byte); buffer sizes and TCP_INFO change slowly and are re-read at most
     every `slow_every` seconds, which keeps a snapshot of a thousand connections cheap."""
 
-    __slots__ = ("_sock", "_fd", "_slow", "_slow_at", "slow_every")
+    __slots__ = ("_sock", "_fd", "_slow", "slow_at", "slow_every", "version")
 
     def __init__(self, sock: socket.socket | None, slow_every: float = 0.5):
         self._sock = sock
@@ -78,8 +78,11 @@ class KernelReader:
             except OSError:
                 self._fd = -1
         self._slow: tuple[int | None, int | None, int | None, int | None] = (None,) * 4
-        self._slow_at = float("-inf")
+        self.slow_at = float("-inf")  # when the slow figures were read
         self.slow_every = slow_every
+        # Counts the changes of the slow figures: a resting connection's kept snapshot is
+        # good while it is the same (see shaper.engine.resting).
+        self.version = 0
 
     def rx_queue(self) -> int | None:
         """Unread bytes in the receive queue now (None: the OS does not tell)."""
@@ -98,15 +101,26 @@ class KernelReader:
 
     def invalidate(self) -> None:
         """Buffer sizes were just changed: re-read them on the next call."""
-        self._slow_at = float("-inf")
+        self.slow_at = float("-inf")
+        self.version += 1
+
+    def refresh_slow(self, now: float) -> None:
+        """Re-read buffer sizes and TCP_INFO; `version` moves if any of them changed."""
+        sock = self._sock
+        if self._fd < 0 or sock is None:
+            return
+        slow = _read_slow(sock)
+        if slow != self._slow:
+            self._slow = slow
+            self.version += 1
+        self.slow_at = now
 
     def read(self, now: float) -> KernelStats:
         fd, sock = self._fd, self._sock
         if fd < 0 or sock is None:  # a valid fd implies a socket; this says so to mypy
             return EMPTY
-        if now - self._slow_at >= self.slow_every:
-            self._slow = _read_slow(sock)
-            self._slow_at = now
+        if now - self.slow_at >= self.slow_every:
+            self.refresh_slow(now)
         rcvbuf, sndbuf, rtt, cwnd = self._slow
         return KernelStats(
             _ioctl_int(fd, SIOCINQ), _ioctl_int(fd, SIOCOUTQ), rcvbuf, sndbuf, rtt, cwnd

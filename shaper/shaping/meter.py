@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+# Below this a rate shows as 0.0 (the display rounds to 0.1 B/s): the meter is at rest.
+RESTING_RATE = 0.05
+
 
 class RateMeter:
     """Exponentially smoothed bytes-per-second meter, fed with (now, bytes)."""
@@ -18,9 +21,13 @@ class RateMeter:
         self._pending = 0
 
     def add(self, now: float, nbytes: int) -> None:
-        self._pending += nbytes
-        if self._last is None:
+        # The first bytes after rest are measured from their arrival, as on a new meter:
+        # then how often a resting meter was read (a snapshot may skip reading it, see
+        # shaper.engine.resting) changes nothing in what it shows next.
+        if self._last is None or (not self._pending and self.rate < RESTING_RATE):
             self._last = now
+            self.rate = 0.0
+        self._pending += nbytes
 
     def value(self, now: float) -> float:
         if self._last is None:

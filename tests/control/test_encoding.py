@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shaper.control.encoding import encoder
-from shaper.model.snapshots import ConnectionStats, DirectionStats, KernelStats
+from shaper.control.encoding import TextMemo, encoder, snapshot_json
+from shaper.model.snapshots import ConnectionStats, DirectionStats, EngineStats, KernelStats
 
 
 def direction(name: str) -> DirectionStats:
@@ -35,3 +35,51 @@ def test_a_connection_with_its_fault_names_encodes_as_json_does(faults: tuple[st
     text = encoder(ConnectionStats)(conn)
     assert json.loads(text) == json.loads(json.dumps(conn.to_dict()))
     assert json.loads(text)["faults"] == list(faults)
+
+
+def connection(conn_id: int, up: DirectionStats, down: DirectionStats) -> ConnectionStats:
+    return ConnectionStats(
+        conn_id,
+        "127.0.0.1:1 -> 127.0.0.1:2",
+        "127.0.0.1:50000",
+        "127.0.0.1:2",
+        float(conn_id),
+        "open",
+        up,
+        down,
+        KernelStats(0, 0, 87380, 16384, 50, 10),
+        KernelStats(),
+    )
+
+
+def engine_stats(conns: tuple[ConnectionStats, ...]) -> EngineStats:
+    return EngineStats(
+        time=1.0,
+        uptime=1.0,
+        connections_open=len(conns),
+        connections_total=len(conns),
+        resets=0,
+        errors=0,
+        upstream=direction("upstream"),
+        downstream=direction("downstream"),
+        connections=conns,
+    )
+
+
+def test_a_memo_writes_the_same_text_whether_parts_are_kept_new_or_changed():
+    memo = TextMemo()
+    kept_up, kept_down = direction("upstream"), direction("downstream")
+    rounds = []
+    for n in range(6):
+        # Connection 1 keeps its parts (a resting one); 2 gets new equal ones; 3 new
+        # different ones; the number of connections changes, so parts come and go.
+        changed = DirectionStats("upstream", "flowing", n, n, 0.0, 0.0, 0, 4096, 0, 0, 0, 0, 1, 1)
+        conns = [
+            connection(1, kept_up, kept_down),
+            connection(2, direction("upstream"), direction("downstream")),
+            connection(3, changed, kept_down),
+        ][: 1 + n % 3]
+        rounds.append(engine_stats(tuple(conns)))
+    for stats in rounds:
+        assert json.loads(snapshot_json(stats, memo)) == json.loads(snapshot_json(stats))
+        assert json.loads(snapshot_json(stats, memo)) == json.loads(json.dumps(stats.to_dict()))
