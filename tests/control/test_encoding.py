@@ -37,14 +37,16 @@ def test_a_connection_with_its_fault_names_encodes_as_json_does(faults: tuple[st
     assert json.loads(text)["faults"] == list(faults)
 
 
-def connection(conn_id: int, up: DirectionStats, down: DirectionStats) -> ConnectionStats:
+def connection(
+    conn_id: int, up: DirectionStats, down: DirectionStats, age: float = 1.0, state: str = "open"
+) -> ConnectionStats:
     return ConnectionStats(
         conn_id,
         "127.0.0.1:1 -> 127.0.0.1:2",
         "127.0.0.1:50000",
         "127.0.0.1:2",
-        float(conn_id),
-        "open",
+        age,
+        state,
         up,
         down,
         KernelStats(0, 0, 87380, 16384, 50, 10),
@@ -71,15 +73,17 @@ def test_a_memo_writes_the_same_text_whether_parts_are_kept_new_or_changed():
     kept_up, kept_down = direction("upstream"), direction("downstream")
     rounds = []
     for n in range(6):
-        # Connection 1 keeps its parts (a resting one); 2 gets new equal ones; 3 new
-        # different ones; the number of connections changes, so parts come and go.
+        # Connection 1 keeps its parts (a resting one) as its age moves on, and its state
+        # changes once; 2 gets new equal parts; 3 new different ones; the number of
+        # connections changes, so records and parts come and go.
         changed = DirectionStats("upstream", "flowing", n, n, 0.0, 0.0, 0, 4096, 0, 0, 0, 0, 1, 1)
         conns = [
-            connection(1, kept_up, kept_down),
+            connection(1, kept_up, kept_down, age=0.5 * n, state="closing" if n == 4 else "open"),
             connection(2, direction("upstream"), direction("downstream")),
             connection(3, changed, kept_down),
         ][: 1 + n % 3]
         rounds.append(engine_stats(tuple(conns)))
     for stats in rounds:
-        assert json.loads(snapshot_json(stats, memo)) == json.loads(snapshot_json(stats))
-        assert json.loads(snapshot_json(stats, memo)) == json.loads(json.dumps(stats.to_dict()))
+        expected = json.loads(json.dumps(stats.to_dict()))
+        assert json.loads(snapshot_json(stats, memo)) == expected
+        assert json.loads(snapshot_json(stats, memo)) == expected  # all from the memo now
