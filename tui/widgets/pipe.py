@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label
 
 from shaper.model.limits import DirectionLimits
 from shaper.model.snapshots import ConnectionStats, DirectionStats
 from tui import format as fmt
+from tui.widgets.graph import RateGraph
 from tui.widgets.path import LinkView, PathInfo, link_view, loss_of
 
 ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}
@@ -202,7 +203,7 @@ class DirectionPanel(Vertical):
             with Container(classes="left"):
                 yield Label("", classes="rate-value")
                 yield PathInfo()
-            yield Sparkline(list(self.history), summary_function=max)
+            yield RateGraph(list(self.history), summary_function=max)
 
     def on_mount(self) -> None:
         self.show(None, self._limits)
@@ -246,7 +247,7 @@ class DirectionPanel(Vertical):
             path.in_flight = s.in_flight
             path.loss = loss_of(s)
             path.queued = s.queue if diagram.link.queued is None else diagram.link.queued
-        self.query_one(Sparkline).data = list(self.history)
+        self.query_one(RateGraph).data = list(self.history)
         rates = Text()
         rates.append("in ", style="dim")
         rates.append(fmt.rate(s.rate_in, self.bits).rjust(11))
