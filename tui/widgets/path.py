@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from shaper.model.limits import DirectionLimits
 from shaper.model.snapshots import ConnectionStats, DirectionStats
 from tui import format as fmt
+from tui.widgets.shown import ShownText
 
 # The emulated sender's phases, and a shorter form for narrow cells.
 PHASES = {
@@ -266,19 +266,20 @@ def sender_forms(stats: DirectionStats) -> tuple[list[list[Text]], list[list[Tex
     return window, about
 
 
-class PathInfo(Widget):
+class PathInfo(ShownText):
     """One or two lines under a direction's stages: in the dashboard, who holds the queue
-    and the windows; in one connection's view, its sender. Fits the room it has."""
+    and the windows; in one connection's view, its sender. Fits the room it has.
+    Repainted by `update_shown` when the lines change."""
 
     DEFAULT_CSS = """
     PathInfo { height: 1; width: 1fr; }
     """
 
-    view: reactive[LinkView | None] = reactive(None, layout=False)
-    queued: reactive[int | None] = reactive(None, layout=False)
-    in_flight: reactive[int | None] = reactive(None, layout=False)
-    sender: reactive[DirectionStats | None] = reactive(None, layout=False)
-    loss: reactive[tuple[int, int, float] | None] = reactive(None, layout=False)
+    view: reactive[LinkView | None] = reactive(None, layout=False, repaint=False)
+    queued: reactive[int | None] = reactive(None, layout=False, repaint=False)
+    in_flight: reactive[int | None] = reactive(None, layout=False, repaint=False)
+    sender: reactive[DirectionStats | None] = reactive(None, layout=False, repaint=False)
+    loss: reactive[tuple[int, int, float] | None] = reactive(None, layout=False, repaint=False)
 
     def groups(self) -> tuple[list[list[Text]], list[list[Text]]]:
         """The pieces of the first line and of the second, each in order of importance."""
@@ -297,7 +298,10 @@ class PathInfo(Widget):
         ]
         return first, second
 
-    def render(self) -> Text:
+    def inputs(self) -> tuple[object, ...]:
+        return (self.view, self.queued, self.in_flight, self.sender, self.loss)
+
+    def build(self) -> Text:
         width = self.size.width or 40
         first, second = self.groups()
         if self.size.height >= 2:

@@ -16,13 +16,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widget import Widget
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label
 
 from shaper.model.limits import DirectionLimits
 from shaper.model.snapshots import ConnectionStats, DirectionStats
 from tui import format as fmt
+from tui.widgets.graph import RateGraph
 from tui.widgets.path import LinkView, PathInfo, link_view, loss_of
+from tui.widgets.shown import ShownText
 
 ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}
 ARROWS = {"upstream": "▲", "downstream": "▼"}
@@ -70,17 +71,18 @@ def stage_widths(width: int) -> tuple[str, list[int]]:
     return arrow, widths
 
 
-class PipeDiagram(Widget):
-    """Two lines: gauges, then stage names and amounts. Re-rendered when `stats` changes."""
+class PipeDiagram(ShownText):
+    """Two lines: gauges, then stage names and amounts. Repainted by `update_shown` when
+    they change (not when a figure they do not show, such as a rate, does)."""
 
     DEFAULT_CSS = """
     PipeDiagram { height: 2; width: 1fr; }
     """
 
-    stats: reactive[DirectionStats | None] = reactive(None, layout=False)
-    limits: reactive[DirectionLimits] = reactive(DirectionLimits)
-    connections: reactive[int] = reactive(1)
-    link: reactive[LinkView] = reactive(LinkView)
+    stats: reactive[DirectionStats | None] = reactive(None, layout=False, repaint=False)
+    limits: reactive[DirectionLimits] = reactive(DirectionLimits, repaint=False)
+    connections: reactive[int] = reactive(1, repaint=False)
+    link: reactive[LinkView] = reactive(LinkView, repaint=False)
 
     def __init__(self, direction: str, **kwargs: Any):
         super().__init__(**kwargs)
@@ -109,7 +111,10 @@ class PipeDiagram(Widget):
             (f"{sink} tx", s.sink_kernel_tx, s.sink_sndbuf, fmt.short_size(s.sink_kernel_tx)),
         ]
 
-    def render(self) -> Text:
+    def inputs(self) -> tuple[Any, ...]:
+        return (self.stats, self.limits, self.connections, self.link)
+
+    def build(self) -> Text:
         s = self.stats or empty_direction(self.direction)
         stages = self.stages(s)
         arrow, widths = stage_widths(max(self.size.width, 40))
@@ -202,7 +207,7 @@ class DirectionPanel(Vertical):
             with Container(classes="left"):
                 yield Label("", classes="rate-value")
                 yield PathInfo()
-            yield Sparkline(list(self.history), summary_function=max)
+            yield RateGraph(list(self.history), summary_function=max)
 
     def on_mount(self) -> None:
         self.show(None, self._limits)
@@ -216,11 +221,14 @@ class DirectionPanel(Vertical):
         the links of their own."""
         self._conns = conns
         view = link_view(conns, self.direction, self._limits, self._stats)
-        self.query_one(PipeDiagram).link = view
+        diagram = self.query_one(PipeDiagram)
+        diagram.link = view
+        diagram.update_shown()
         path = self.query_one(PathInfo)
         path.view = view
         if view.queued is not None:
             path.queued = view.queued
+        path.update_shown()
 
     def show(
         self,
@@ -246,7 +254,9 @@ class DirectionPanel(Vertical):
             path.in_flight = s.in_flight
             path.loss = loss_of(s)
             path.queued = s.queue if diagram.link.queued is None else diagram.link.queued
-        self.query_one(Sparkline).data = list(self.history)
+        diagram.update_shown()
+        path.update_shown()
+        self.query_one(RateGraph).data = list(self.history)
         rates = Text()
         rates.append("in ", style="dim")
         rates.append(fmt.rate(s.rate_in, self.bits).rjust(11))

@@ -1,0 +1,59 @@
+"""Widgets repainted only when what they show changes.
+
+A snapshot comes 5 times a second, and most of its figures change each time, but not all
+of them show in every widget: a pipe diagram shows queue and buffer sizes rounded to a few
+digits (not the rates), so about a quarter of the snapshots of a running transfer left it
+unchanged. A repaint of a two-line diagram cost 1.2-2 ms (its Rich Text turned into
+Textual's content, then into strips): these widgets build their text and repaint only when
+it differs from the one shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.geometry import Size
+from textual.widget import Widget
+
+
+class ShownText(Widget):
+    """A widget drawn from `build()` (a Text of `inputs()` and its size).
+
+    Its inputs are plain attributes or reactives with `repaint=False`; whoever sets them
+    calls `update_shown()` once they are all set, which builds the text again if they
+    changed and repaints if the text did."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._shown: Text | None = None
+        self._shown_size: Size | None = None
+        self._inputs: tuple[Any, ...] | None = None
+        self.repaints = 0  # how many times a changed text was repainted (for tests)
+
+    def build(self) -> Text:
+        raise NotImplementedError
+
+    def inputs(self) -> tuple[Any, ...]:
+        """What `build` reads besides the size (compared, so values, not mutable objects)."""
+        raise NotImplementedError
+
+    def update_shown(self) -> bool:
+        """Repaint if the text to show differs from the text shown; True if it did."""
+        inputs = self.inputs()
+        if inputs == self._inputs and self._shown_size == self.size:
+            return False
+        self._inputs = inputs
+        text = self.build()
+        if text == self._shown and self._shown_size == self.size:
+            return False
+        self._shown, self._shown_size = text, self.size
+        self.repaints += 1
+        self.refresh()
+        return True
+
+    def render(self) -> Text:
+        if self._shown is None or self._shown_size != self.size:  # first paint, a resize
+            self._inputs = self.inputs()
+            self._shown, self._shown_size = self.build(), self.size
+        return self._shown
