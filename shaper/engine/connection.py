@@ -467,7 +467,7 @@ class Connection:
             if record is not None:
                 return record
         record = self._build(now, with_kernel, age)
-        self._kept = resting.keep(self, record) if with_kernel and self.state == OPEN else None
+        self._kept = resting.keep(self, record, now) if with_kernel and self.state == OPEN else None
         return record
 
     def _build(self, now: float, with_kernel: bool, age: float) -> stats.ConnectionStats:
@@ -503,7 +503,7 @@ def pipe_stats(
     # Positional: this runs for every direction of every connection per snapshot.
     return stats.DirectionStats(
         pipe.direction,
-        pipe.state(),
+        pipe.state(now),
         flow.bytes_in,
         flow.bytes_out,
         round(pipe.meter_in.value(now), 1),

@@ -571,7 +571,8 @@ class Pipe:
 
     # -- stats ---------------------------------------------------------------------
 
-    def state(self) -> str:
+    def state(self, now: float | None = None) -> str:
+        """Its state at `now` (the loop's time in seconds; now if None)."""
         if self.closed:
             return stats.CLOSED
         if self.holds:
@@ -586,6 +587,10 @@ class Pipe:
             return stats.BLOCKED
         if not self.reading:
             return stats.BACKPRESSURED
-        if self.flow.empty and self.loop.time() - self.last_active > IDLE_AFTER:
+        flow = self.flow
+        if now is None:
+            now = self.loop.time()
+        # flow.empty, without a property's call: this runs twice per connection per snapshot
+        if flow.queued == 0 and not flow.wire and now - self.last_active > IDLE_AFTER:
             return stats.IDLE
         return stats.FLOWING

@@ -60,11 +60,11 @@ class Connection(Protocol):
 RESTING_SLOW_EVERY = 5.0
 
 
-def _pipe_key(pipe: Pipe) -> tuple[object, ...]:
+def _pipe_key(pipe: Pipe, now: float) -> tuple[object, ...]:
     flow = pipe.flow
     link = pipe.link
     return (
-        pipe.state(),
+        pipe.state(now),
         flow.bytes_in,
         flow.bytes_out,
         link,
@@ -75,7 +75,7 @@ def _pipe_key(pipe: Pipe) -> tuple[object, ...]:
     )
 
 
-def key(conn: Connection) -> tuple[object, ...]:
+def key(conn: Connection, now: float) -> tuple[object, ...]:
     """Everything a resting connection's snapshot depends on that can change at rest."""
     client, server = conn.client.kernel, conn.server.kernel
     return (
@@ -86,8 +86,8 @@ def key(conn: Connection) -> tuple[object, ...]:
         conn.route_name,
         conn.client_addr,
         conn.server_addr,
-        _pipe_key(conn.upstream),
-        _pipe_key(conn.downstream),
+        _pipe_key(conn.upstream, now),
+        _pipe_key(conn.downstream, now),
         client,
         client.version,
         server,
@@ -132,7 +132,7 @@ class Kept:
         for reader in (conn.client.kernel, conn.server.kernel):
             if now - reader.slow_at >= RESTING_SLOW_EVERY:
                 reader.refresh_slow(now)
-        if key(conn) != self.key:
+        if key(conn, now) != self.key:
             return None
         r = self.record
         return stats.ConnectionStats(
@@ -152,7 +152,7 @@ class Kept:
         )
 
 
-def keep(conn: Connection, record: stats.ConnectionStats) -> Kept | None:
+def keep(conn: Connection, record: stats.ConnectionStats, now: float) -> Kept | None:
     """What to keep of `record`, just built for `conn` (open): itself if it shows `conn`
     at rest."""
-    return Kept(record, key(conn)) if at_rest(conn, record) else None
+    return Kept(record, key(conn, now)) if at_rest(conn, record) else None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 
 from shaper.model.limits import DirectionLimits
 from tui.sample import direction
 from tui.widgets.path import PathInfo
 from tui.widgets.pipe import DirectionPanel, PipeDiagram
+from tui.widgets.shown import ShownLine
 
 
 class PanelApp(App[None]):
@@ -50,3 +52,29 @@ async def test_the_diagram_repaints_when_its_figures_change_not_the_rates():
         await pilot.pause()
         assert path.repaints == path_repaints + 1
         assert "879K" in path.render().plain
+
+
+class LineApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ShownLine(Text("first"))
+
+
+async def test_a_shown_line_repaints_only_for_new_text_and_draws_it_on_its_style():
+    app = LineApp()
+    async with app.run_test(size=(40, 3)) as pilot:
+        line = app.query_one(ShownLine)
+        await pilot.pause()
+        assert line.render_line(0).text.startswith("first")
+        repaints = line.repaints
+        assert not line.show(Text("first"))  # the same text: nothing to repaint
+        assert line.repaints == repaints
+        assert line.show(Text.assemble(("in ", "dim"), "12.0 Mbit/s"))
+        await pilot.pause()
+        strip = line.render_line(0)
+        assert strip.text.rstrip() == "in 12.0 Mbit/s"
+        assert strip.cell_length == line.size.width  # padded to the widget's width
+        # every cell carries the widget's background, the dim part its own style too
+        background = line.visual_style.rich_style.bgcolor
+        assert all(segment.style is not None for segment in strip)
+        assert all(segment.style.bgcolor == background for segment in strip)
+        assert any(segment.style.dim for segment in strip if segment.text.strip() == "in")

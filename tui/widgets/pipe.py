@@ -16,14 +16,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Label
 
 from shaper.model.limits import DirectionLimits
 from shaper.model.snapshots import ConnectionStats, DirectionStats
 from tui import format as fmt
 from tui.widgets.graph import RateGraph
 from tui.widgets.path import LinkView, PathInfo, link_view, loss_of
-from tui.widgets.shown import ShownText
+from tui.widgets.shown import ShownLine, ShownText
 
 ENDS = {"upstream": ("client", "server"), "downstream": ("server", "client")}
 ARROWS = {"upstream": "▲", "downstream": "▼"}
@@ -32,9 +31,20 @@ HISTORY = round(60 / fmt.SNAPSHOT_INTERVAL)  # one minute of snapshots
 
 def empty_direction(direction: str) -> DirectionStats:
     return DirectionStats(
-        direction=direction, state="idle", bytes_in=0, bytes_out=0, rate_in=0.0, rate_out=0.0,
-        queue=0, queue_capacity=0, wire=0, sink_buffer=0, source_kernel_rx=None,
-        sink_kernel_tx=None, source_rcvbuf=None, sink_sndbuf=None,
+        direction=direction,
+        state="idle",
+        bytes_in=0,
+        bytes_out=0,
+        rate_in=0.0,
+        rate_out=0.0,
+        queue=0,
+        queue_capacity=0,
+        wire=0,
+        sink_buffer=0,
+        source_kernel_rx=None,
+        sink_kernel_tx=None,
+        source_rcvbuf=None,
+        sink_sndbuf=None,
     )
 
 
@@ -60,7 +70,8 @@ def stage_widths(width: int) -> tuple[str, list[int]]:
             left = room - sum(fixed.values())
             weight = sum(w for i, w in enumerate(STAGE_WEIGHTS) if i not in fixed)
             short = {
-                i: LABEL_WIDTHS[i] for i, w in enumerate(STAGE_WEIGHTS)
+                i: LABEL_WIDTHS[i]
+                for i, w in enumerate(STAGE_WEIGHTS)
                 if i not in fixed and left * w // weight < LABEL_WIDTHS[i]
             }
             if not short:
@@ -102,10 +113,13 @@ class PipeDiagram(ShownText):
         queued = s.queue if link.queued is None else link.queued
         capacity = (s.queue_capacity if link.capacity is None else link.capacity) or limits.buffer
         return [
-            (f"{source} rx", s.source_kernel_rx, s.source_rcvbuf,
-             fmt.short_size(s.source_kernel_rx)),
-            (link.label, queued, capacity,
-             f"{fmt.short_size(queued)}/{fmt.short_size(capacity)}"),
+            (
+                f"{source} rx",
+                s.source_kernel_rx,
+                s.source_rcvbuf,
+                fmt.short_size(s.source_kernel_rx),
+            ),
+            (link.label, queued, capacity, f"{fmt.short_size(queued)}/{fmt.short_size(capacity)}"),
             ("wire", s.wire, wire_capacity, fmt.short_size(s.wire)),
             (f"{sink} buf", s.sink_buffer, sink_capacity, fmt.short_size(s.sink_buffer)),
             (f"{sink} tx", s.sink_kernel_tx, s.sink_sndbuf, fmt.short_size(s.sink_kernel_tx)),
@@ -132,8 +146,12 @@ class PipeDiagram(ShownText):
             percent = f" {fill * 100:.0f}%" if queue and fill is not None else ""
             # the longest form that fits: "client rx 2.0K", "rx 2.0K", "2.0K"
             short = name.split()[-1]
-            for label, shown in ((name, amount + percent), (short, amount + percent),
-                                 (short, amount), ("", amount)):
+            for label, shown in (
+                (name, amount + percent),
+                (short, amount + percent),
+                (short, amount),
+                ("", amount),
+            ):
                 if len(label) + 1 + len(shown) <= w:
                     break
             amount = shown
@@ -199,13 +217,12 @@ class DirectionPanel(Vertical):
         self._state = ""
         self._title: Text | None = None
         self._subtitle: Text | None = None
-        self._rates: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield PipeDiagram(self.direction)
         with Horizontal(classes="rates"):
             with Container(classes="left"):
-                yield Label("", classes="rate-value")
+                yield ShownLine(classes="rate-value")
                 yield PathInfo()
             yield RateGraph(list(self.history), summary_function=max)
 
@@ -262,10 +279,7 @@ class DirectionPanel(Vertical):
         rates.append(fmt.rate(s.rate_in, self.bits).rjust(11))
         rates.append("  out ", style="dim")
         rates.append(fmt.rate(s.rate_out, self.bits).rjust(11), style="bold")
-        label = self.query_one(".rate-value", Label)
-        if rates != self._rates:
-            self._rates = rates
-            label.update(rates, layout=False)  # fixed width: no layout pass per snapshot
+        self.query_one(".rate-value", ShownLine).show(rates)
         source, sink = ENDS[self.direction]
         state = s.state
         if state != self._state:
@@ -279,8 +293,9 @@ class DirectionPanel(Vertical):
         title.append(f" {state.upper()} ", style=f"reverse {fmt.STATE_STYLES.get(state, '')}")
         # the border's room: its corners and the spaces around the text
         room = self.outer_size.width - 6 if self.outer_size.width else None
-        subtitle = fmt.limits_summary(limits, self.bits, self.selected, room,
-                                      link=not self.connection)
+        subtitle = fmt.limits_summary(
+            limits, self.bits, self.selected, room, link=not self.connection
+        )
         # Borders repaint the whole panel: set them only when they change.
         if title != self._title:
             self._title = title
