@@ -186,7 +186,8 @@ def table(results: dict) -> str:
         row("unshaped throughput, engine with --control, nothing attached", gbit(a["headless"]))
         if "tui" in a:
             row(
-                "… with the TUI attached (`shaper attach` in a 160×50 pty): ÷ headless",
+                "… with the TUI attached (`shaper attach` in a 160×50 pty): ÷ headless "
+                f"(median of {len(a.get('round_ratios', []))} per-round ratios)",
                 f"{a['tui_vs_headless']:.3f}× ({gbit(a['tui'])}; the TUI used "
                 f"{a['tui_cpu']:.0%} of a core)",
                 "≥ 0.95×",
