@@ -221,7 +221,11 @@ async def test_clients_add_disable_enable_and_remove_under_traffic_without_leaks
             await client.route("extra")
         assert info.value.status == 404
         await wait_until(lambda: not env.engine.connections, 10, "the connections to close")
-        await wait_until(lambda: not open_fds() - baseline, 10, "the sockets to close")
+        try:
+            await wait_until(lambda: not open_fds() - baseline, 10, "the sockets to close")
+        except AssertionError:
+            left = sorted(open_fds() - baseline)
+            raise AssertionError(f"still open after 10 s: {left}") from None
 
     def sync_calls() -> list[str]:
         with SyncControlClient(env.url) as sync:
