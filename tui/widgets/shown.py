@@ -32,6 +32,7 @@ class ShownText(Widget):
         self._shown_size: Size | None = None
         self._inputs: tuple[Any, ...] | None = None
         self._strips: list[Strip] = []
+        self._strips_text: Text | None = None  # what `_strips` show
         self._strips_key: tuple[Any, ...] | None = None
         self.repaints = 0  # how many times a changed text was repainted (for tests)
 
@@ -75,14 +76,16 @@ class ShownText(Widget):
         text = self.render()
         width, height = self.size
         base = self.visual_style.rich_style
-        key = (id(text), width, height, base)
-        if key != self._strips_key:
+        key = (width, height, base)
+        # Compared by identity, the text held here: an id alone could be taken by a new
+        # text once the old one is freed.
+        if text is not self._strips_text or key != self._strips_key:
             console = self.app.console
             strips = []
             for line in text.split("\n", allow_blank=True)[:height]:
                 segments = Segment.apply_style(line.render(console, end=""), base)
                 strips.append(Strip(segments).adjust_cell_length(width, base))
-            self._strips, self._strips_key = strips, key
+            self._strips, self._strips_text, self._strips_key = strips, text, key
         return self._strips
 
 
